@@ -1,0 +1,248 @@
+"""Run configuration: every hyperparameter of an amago2 run, with the paper's defaults.
+
+Configuration is passed explicitly. The TypeScript side sends a `RunRequest` as JSON;
+`resolve_config` turns it into a frozen `RunConfig` by layering
+
+    AgentConfig/TrainConfig defaults (SPEC section 1)
+    <- the benchmark's preset at the requested scale (amago2.presets)
+    <- the user's overrides (flat keys, the field names below)
+
+and the resolved config is what every run records. Unknown keys and wrong types are
+errors that name the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+OBJECTIVES = ("dep", "ind")
+SCALES = ("tiny", "small", "paper")
+DEVICES = ("auto", "cpu", "cuda")
+PAPER_GAMMAS = (0.1, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999)
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration mistake: the message names the key and what is right."""
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """The network and its objectives (SPEC sections 1 and 2)."""
+
+    actor: str = "ind"
+    """Actor objective: 'dep' (-Q through frozen critics) or 'ind' (binary-filtered BC)."""
+    critic: str = "ind"
+    """Critic objective: 'dep' (PopArt regression) or 'ind' (two-hot symlog classification)."""
+    d_model: int = 256
+    """Transformer width."""
+    d_ff: int = 1024
+    """Transformer feed-forward width."""
+    n_layers: int = 3
+    """Transformer blocks."""
+    n_heads: int = 8
+    """Attention heads."""
+    max_seq_len: int = 256
+    """Context length L: training windows hold L+1 observations and L actions; acting keeps L."""
+    dropout: float = 0.05
+    """Dropout on feed-forward outputs and the embeddings."""
+    tstep_hidden: int = 512
+    """Timestep encoder MLP hidden width (vector observations)."""
+    tstep_dim: int = 256
+    """Timestep encoder output width."""
+    head_hidden: int = 256
+    """Actor and critic MLP width (2 hidden layers each)."""
+    n_critics: int = 4
+    """Critic ensemble size."""
+    redq_subset: int = 2
+    """Target critics reduced per TD target (REDQ: a random 2 of the 4)."""
+    gammas: tuple[float, ...] = PAPER_GAMMAS
+    """Discount factors learned in parallel; the agent acts with the last."""
+    num_bins: int = 128
+    """Bins of the Ind critic's two-hot distribution."""
+    bin_limit: float = 1e5
+    """Bins span symlog(-bin_limit)..symlog(bin_limit)."""
+    critic_loss_weight: float = 10.0
+    """Total loss = actor_loss + critic_loss_weight * critic_loss."""
+    tau: float = 0.003
+    """Polyak rate of the target actor and critic heads."""
+    popart_beta: float = 5e-4
+    """PopArt statistics step size (Dep critic and Dep actor)."""
+    popart_init_nu: float = 100.0
+    """PopArt initial second moment."""
+    adv_samples: int = 3
+    """Policy samples in the Ind actor's advantage baseline (continuous actions only)."""
+    reward_multiplier: float = 1.0
+    """Global multiplier in the TD target: y = r * reward_multiplier + ..."""
+    log_std_min: float = -5.0
+    log_std_max: float = 2.0
+    prob_min: float = 1e-3
+    prob_max: float = 0.99
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation, data collection, evaluation and checkpointing."""
+
+    lr: float = 1e-4
+    weight_decay: float = 1e-3
+    warmup_updates: int = 500
+    grad_clip: float = 1.0
+    batch_size: int = 24
+    total_steps: int = 1_000_000
+    """Environment steps (summed over parallel actors) before the run finishes."""
+    parallel_actors: int = 8
+    steps_per_epoch: int = 1000
+    """Environment steps per actor collected between update phases."""
+    updates_per_epoch: int = 1000
+    """Gradient updates per epoch."""
+    replay_max_steps: int = 8_000_000
+    """FIFO replay limit in timesteps (oldest trajectory files deleted first)."""
+    replay_max_trajectories: int = 0
+    """FIFO replay limit in trajectory files (POPGym's 15k); 0 = no limit by count."""
+    replay_chunk_steps: int = 0
+    """Trajectories longer than this are saved in chunks; 0 = one file per trajectory."""
+    explore_start: float = 1.0
+    explore_end: float = 0.05
+    explore_anneal_steps: int = 1_000_000
+    eval_every_epochs: int = 5
+    eval_trials_per_task: int = 1
+    ckpt_every_updates: int = 1000
+    log_every_updates: int = 50
+    """A `metrics` event every this many updates (the default logging rate)."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one run needs. `to_json()` is what the run records."""
+
+    run_dir: str
+    benchmark: str
+    seed: int
+    scale: str
+    device: str
+    agent: AgentConfig
+    train: TrainConfig
+    benchmark_def: dict[str, Any] | None = None
+    """A user-defined benchmark (from a sweep file); None for a built-in name."""
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+AGENT_KEYS = {f.name: f for f in dataclasses.fields(AgentConfig)}
+TRAIN_KEYS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+assert not AGENT_KEYS.keys() & TRAIN_KEYS.keys(), "override keys must be unique"
+REQUEST_KEYS = {"run_dir", "benchmark", "actor", "critic", "seed", "scale", "steps",
+                "device", "overrides", "benchmark_def"}
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """Check an override against the type of its default; ints may stand for floats."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        ok = isinstance(value, bool) and isinstance(default, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float))
+        value = float(value) if ok else value
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    elif isinstance(default, tuple):
+        ok = isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value)
+        value = tuple(float(v) for v in value) if ok else value
+    else:
+        ok = True
+    if not ok:
+        raise ConfigError(f"override '{key}' must be {type(default).__name__}, got {value!r}")
+    return value
+
+
+def apply_overrides(agent: AgentConfig, train: TrainConfig, overrides: dict[str, Any]):
+    agent_kw: dict[str, Any] = {}
+    train_kw: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key in AGENT_KEYS:
+            agent_kw[key] = _coerce(key, value, getattr(agent, key))
+        elif key in TRAIN_KEYS:
+            train_kw[key] = _coerce(key, value, getattr(train, key))
+        else:
+            known = ", ".join(sorted([*AGENT_KEYS, *TRAIN_KEYS]))
+            raise ConfigError(f"unknown hyperparameter '{key}' (known: {known})")
+    return dataclasses.replace(agent, **agent_kw), dataclasses.replace(train, **train_kw)
+
+
+def validate(cfg: RunConfig) -> None:
+    a, t = cfg.agent, cfg.train
+    if a.actor not in OBJECTIVES:
+        raise ConfigError(f"actor must be one of dep, ind; got {a.actor!r}")
+    if a.critic not in OBJECTIVES:
+        raise ConfigError(f"critic must be one of dep, ind; got {a.critic!r}")
+    if cfg.scale not in SCALES:
+        raise ConfigError(f"scale must be one of {', '.join(SCALES)}; got {cfg.scale!r}")
+    if cfg.device not in DEVICES:
+        raise ConfigError(f"device must be one of {', '.join(DEVICES)}; got {cfg.device!r}")
+    if cfg.seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer; got {cfg.seed}")
+    positive = {"total_steps": t.total_steps, "batch_size": t.batch_size, "lr": t.lr,
+                "parallel_actors": t.parallel_actors, "steps_per_epoch": t.steps_per_epoch,
+                "max_seq_len": a.max_seq_len, "num_bins": a.num_bins, "d_model": a.d_model,
+                "n_critics": a.n_critics, "replay_max_steps": t.replay_max_steps}
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{key} must be positive; got {value}")
+    if t.updates_per_epoch < 0:
+        raise ConfigError(f"updates_per_epoch must be >= 0; got {t.updates_per_epoch}")
+    if a.d_model % a.n_heads:
+        raise ConfigError(f"d_model ({a.d_model}) must be divisible by n_heads ({a.n_heads})")
+    if not 1 <= a.redq_subset <= a.n_critics:
+        raise ConfigError(f"redq_subset must be in 1..n_critics; got {a.redq_subset}")
+    if not a.gammas or not all(0 <= g < 1 for g in a.gammas):
+        raise ConfigError(f"gammas must be a non-empty list in [0, 1); got {list(a.gammas)}")
+
+
+def resolve_config(request: dict[str, Any]) -> RunConfig:
+    """Build the full config of one run from the request the CLI sends.
+
+    request: {run_dir, benchmark, actor, critic, seed, scale?, steps?, device?,
+              overrides?, benchmark_def?}
+    """
+    from amago2 import presets  # presets import the benchmark registry
+
+    unknown = set(request) - REQUEST_KEYS
+    if unknown:
+        raise ConfigError(f"unknown run request key(s): {', '.join(sorted(unknown))}")
+    for key in ("run_dir", "benchmark", "actor", "critic", "seed"):
+        if key not in request:
+            raise ConfigError(f"run request is missing '{key}'")
+    seed = request["seed"]
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigError(f"seed must be a non-negative integer; got {seed!r}")
+    scale = request.get("scale", "paper")
+    if scale not in SCALES:
+        raise ConfigError(f"scale must be one of {', '.join(SCALES)}; got {scale!r}")
+    benchmark = request["benchmark"]
+    benchmark_def = request.get("benchmark_def")
+    preset = presets.preset_for(benchmark, scale, benchmark_def)
+    agent, train = apply_overrides(AgentConfig(), TrainConfig(), preset)
+    overrides = dict(request.get("overrides") or {})
+    overrides["actor"] = request["actor"]
+    overrides["critic"] = request["critic"]
+    if request.get("steps") is not None:
+        overrides["total_steps"] = request["steps"]
+    agent, train = apply_overrides(agent, train, overrides)
+    cfg = RunConfig(run_dir=str(request["run_dir"]), benchmark=benchmark, seed=seed, scale=scale,
+                    device=request.get("device", "auto"), agent=agent, train=train,
+                    benchmark_def=benchmark_def)
+    validate(cfg)
+    return cfg
+
+
+def config_from_json(data: dict[str, Any]) -> RunConfig:
+    """Inverse of RunConfig.to_json (used when resuming from a run directory)."""
+    agent = dict(data["agent"])
+    agent["gammas"] = tuple(agent["gammas"])
+    return RunConfig(run_dir=data["run_dir"], benchmark=data["benchmark"], seed=data["seed"],
+                     scale=data["scale"], device=data["device"], agent=AgentConfig(**agent),
+                     train=TrainConfig(**data["train"]), benchmark_def=data.get("benchmark_def"))
