@@ -1,0 +1,34 @@
+"""What a benchmark is: a set of tasks the agent is never told apart (docs/INTERFACES.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import gymnasium as gym
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    """Reported in metrics only; never part of an observation."""
+    make: Callable[[int], gym.Env]
+    """seed -> one raw single-episode environment of this task."""
+    reward_multiplier: float = 1.0
+    """Per-task scale applied by the trial wrapper (the rescaled benchmarks)."""
+    score: Callable[[float], float] | None = None
+    """Normalised score of an episode return (e.g. Atari human-normalised), if defined."""
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    train_tasks: tuple[TaskSpec, ...]
+    eval_tasks: tuple[TaskSpec, ...]
+    """Held-out tasks, evaluated and reported separately, never trained on; () if none."""
+    k: int
+    """Episodes per trial."""
+    horizon: int | None
+    """Max steps per inner episode; None keeps the env's own limit."""
+    packages: tuple[str, ...]
+    """pip distributions whose exact versions every run records."""
