@@ -1,6 +1,5 @@
-// The contract between the orchestrator (commands/sweep, store) and the executors
-// (local, slurm). Executors start workers and report what they emit; only the
-// orchestrator writes SQLite.
+// The contract between the orchestrator (commands/sweep + store, the only SQLite writer)
+// and the executors (local, slurm), which start per-run workers and report what they see.
 
 /** The JSON object `amago2.bridge.train` takes (docs/INTERFACES.md section 1). */
 export interface RunRequest {
@@ -16,7 +15,7 @@ export interface RunRequest {
   benchmark_def?: Record<string, unknown> | null;
 }
 
-/** One cell of a sweep, ready to run. `runDir/request.json` holds `request`. */
+/** One cell of a sweep, ready to run. The worker reads `<runDir>/request.json`. */
 export interface RunSpec {
   key: string;
   runDir: string;
@@ -25,14 +24,36 @@ export interface RunSpec {
 
 /** How a worker ended, as the executor saw it. */
 export type RunOutcome =
-  | { kind: "finished"; summary: Record<string, unknown> } // train() returned (status inside)
+  | { kind: "finished"; summary: Record<string, unknown> } // train() returned; status inside
   | { kind: "crashed"; reason: string; exitCode: number | null; signal: string | null }
-  | { kind: "interrupted" }; // stopped by the user (Ctrl-C / cancel), checkpoint written
+  | { kind: "interrupted" }; // stopped on request (Ctrl-C / cancel) after checkpointing
 
 export interface ExecutorHandlers {
-  /** A worker started for `key` (pid of the worker process, the slot's device). */
+  /** A worker started for `key`: its pid and the device it was given ("cpu", "cuda:1"). */
   onStart(key: string, info: { pid: number; device: string }): void;
-  /** Raw event JSON line from the run's journal; return true to ask the run to stop. */
-  onEvent(key: string, eventJson: string): boolean;
+  /** One raw event line of the run's journal (events.jsonl), in order. */
+  onEvent(key: string, eventJson: string): void;
+  /** The worker is gone; exactly once per started run. */
   onExit(key: string, outcome: RunOutcome): void;
+}
+
+/** A running local executor. Slots come from --parallel or the GPUs. */
+export interface LocalExecution {
+  /** Queue another run (e.g. a retry); it starts when a slot frees. */
+  enqueue(spec: RunSpec): void;
+  /** Ask every running worker to checkpoint and stop; queued runs never start. */
+  requestStop(): void;
+  /** SIGKILL every worker's process group (second Ctrl-C). */
+  kill(): void;
+  /** Resolves when nothing is queued or running any more. */
+  readonly idle: Promise<void>;
+}
+
+export interface LocalExecutorOptions {
+  parallel: number;
+  /** CUDA device ids to hand out (CUDA_VISIBLE_DEVICES per worker); null = CPU slots. */
+  gpus: string[] | null;
+  runsPerGpu: number;
+  /** The Python interpreter that has the amago2 package. */
+  python: string;
 }
