@@ -107,8 +107,10 @@ class TrainConfig:
     explore_end: float = 0.05
     explore_anneal_steps: int = 1_000_000
     eval_every_epochs: int = 5
+    """Evaluate after every this many epochs, and always after the last; 0 = after the last only."""
     eval_trials_per_task: int = 1
     ckpt_every_updates: int = 1000
+    """Checkpoint every this many updates, and always on stop and at the end; 0 = only then."""
     log_every_updates: int = 50
     """A `metrics` event every this many updates (the default logging rate)."""
 
@@ -188,12 +190,17 @@ def validate(cfg: RunConfig) -> None:
     positive = {"total_steps": t.total_steps, "batch_size": t.batch_size, "lr": t.lr,
                 "parallel_actors": t.parallel_actors, "steps_per_epoch": t.steps_per_epoch,
                 "max_seq_len": a.max_seq_len, "num_bins": a.num_bins, "d_model": a.d_model,
-                "n_critics": a.n_critics, "replay_max_steps": t.replay_max_steps}
+                "n_critics": a.n_critics, "replay_max_steps": t.replay_max_steps,
+                "log_every_updates": t.log_every_updates, "eval_trials_per_task": t.eval_trials_per_task}
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key} must be positive; got {value}")
-    if t.updates_per_epoch < 0:
-        raise ConfigError(f"updates_per_epoch must be >= 0; got {t.updates_per_epoch}")
+    non_negative = {"updates_per_epoch": t.updates_per_epoch, "eval_every_epochs": t.eval_every_epochs,
+                    "ckpt_every_updates": t.ckpt_every_updates, "replay_chunk_steps": t.replay_chunk_steps,
+                    "replay_max_trajectories": t.replay_max_trajectories}
+    for key, value in non_negative.items():
+        if value < 0:
+            raise ConfigError(f"{key} must be >= 0; got {value}")
     if a.d_model % a.n_heads:
         raise ConfigError(f"d_model ({a.d_model}) must be divisible by n_heads ({a.n_heads})")
     if not 1 <= a.redq_subset <= a.n_critics:

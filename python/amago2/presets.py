@@ -14,6 +14,8 @@ from typing import Any
 from amago2.config import ConfigError
 
 # Paper presets (SPEC section 4). Keys are AgentConfig/TrainConfig field names.
+# SPEC gives no run lengths: each total_steps below is our choice, of the order of the
+# paper's training curves, and is what a `paper` run trains for unless --steps says more.
 _ML45 = dict(lr=5e-4, batch_size=24, replay_max_steps=8_000_000, weight_decay=1e-4,
              grad_clip=2.0, reward_multiplier=1.0, num_bins=128, d_model=320, d_ff=1280,
              n_layers=3, n_heads=8, max_seq_len=256, tstep_hidden=512, tstep_dim=256,
@@ -47,6 +49,13 @@ PAPER_PRESETS: dict[str, dict[str, Any]] = {
     "gym-mini": _GENERIC,
 }
 
+# Benchmarks whose trials outgrow one replay file (ML45: 1,500 steps; BabyAI: up to
+# ~2,000; Procgen: 2,000; Atari: up to 27,000 steps of 84x84x3 frames) save them in
+# chunks of this many contexts, as AMAGO's traj_save_len does (3-4 x max_seq_len).
+# POPGym is not chunked: its 15k-trajectory buffer counts whole trials.
+CHUNKED = {"ml45", "procgen", "procgen-rescaled", "atari", "babyai"}
+CHUNK_CONTEXTS = 4
+
 SMALL = dict(total_steps=10_000_000, parallel_actors=16)
 
 TINY = dict(d_model=64, d_ff=128, n_layers=2, n_heads=4, tstep_hidden=128, tstep_dim=64,
@@ -75,4 +84,6 @@ def preset_for(benchmark: str, scale: str, benchmark_def: dict[str, Any] | None 
     elif scale == "tiny":
         context = min(base.get("max_seq_len", TINY_MAX_SEQ_LEN), TINY_MAX_SEQ_LEN)
         base.update(TINY, max_seq_len=context)
+    if benchmark_def is None and benchmark in CHUNKED:
+        base["replay_chunk_steps"] = CHUNK_CONTEXTS * base["max_seq_len"]
     return base

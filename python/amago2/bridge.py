@@ -1,0 +1,208 @@
+"""The only surface the TypeScript side calls (docs/INTERFACES.md sections 1-3).
+
+Every function takes and returns JSON strings: pythonia's `.valueOf()` on a non-JSON object
+kills Python, so nothing else ever crosses. `train` never raises.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import platform
+import signal
+import sys
+import threading
+import time as clock
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent (the Node worker) dies: pythonia
+    leaves Python running if Node is SIGKILLed, and an orphaned trainer holds a GPU."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+_die_with_parent()
+
+Emit = Callable[[str], Any]
+
+
+class RunJournal:
+    """`<run_dir>/events.jsonl`: each event is appended and flushed, then passed to emit.
+
+    On open, a torn last line (a crash mid-write) is cut off and `seq` continues after the
+    last complete event, so a resumed run's events follow the dead run's.
+    """
+
+    def __init__(self, run_dir: Path, emit: Emit | None):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = run_dir / "events.jsonl"
+        self.emit = emit
+        self.stop_requested = False
+        self.seq = self._recover()
+        self.file = open(self.path, "a", encoding="utf-8")
+
+    def _recover(self) -> int:
+        if not self.path.exists():
+            return 0
+        data = self.path.read_bytes()
+        complete = data[: data.rfind(b"\n") + 1]
+        if len(complete) != len(data):
+            with open(self.path, "r+b") as f:
+                f.truncate(len(complete))
+        for line in reversed(complete.splitlines()):
+            try:
+                return int(json.loads(line)["seq"]) + 1
+            except (ValueError, KeyError, TypeError):
+                continue  # an unreadable complete line: look further back
+        return 0
+
+    def event(self, type: str, step: int, update: int, **fields: Any) -> None:
+        record = {"seq": self.seq, "t": clock.time(), "type": type, "step": int(step),
+                  "update": int(update), **fields}
+        line = json.dumps(record)
+        self.file.write(line + "\n")
+        self.file.flush()
+        self.seq += 1
+        if self.emit is not None and self.emit(line) is True:
+            self.stop_requested = True
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _error_info(exc: BaseException) -> dict[str, str]:
+    return {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__,
+            "traceback": "".join(traceback.format_exception(exc))}
+
+
+def train(request_json: str, emit: Emit | None = None) -> str:
+    """Run one training run to its end, a stop request or an error; return the summary JSON."""
+    start = clock.monotonic()
+    journal: RunJournal | None = None
+    trainer = None
+    restore_signals: Callable[[], None] = lambda: None
+    summary: dict[str, Any] = {"status": "failed", "steps": 0, "updates": 0, "wall_s": 0.0, "error": None}
+    try:
+        from amago2.config import ConfigError, resolve_config
+
+        try:
+            request = json.loads(request_json)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"run request is not valid JSON ({e})") from e
+        if not isinstance(request, dict):
+            raise ConfigError("run request must be a JSON object")
+        run_dir = request.get("run_dir")
+        if not isinstance(run_dir, str) or not os.path.isabs(run_dir):
+            raise ConfigError(f"run request needs 'run_dir', an absolute path; got {run_dir!r}")
+        journal = RunJournal(Path(run_dir), emit)
+        restore_signals = _stop_on_signals(journal)
+        cfg = resolve_config(request)
+        _write_config(Path(run_dir), cfg.to_json())
+
+        from amago2.train import Trainer
+
+        trainer = Trainer(cfg, journal)
+        summary["status"] = trainer.run()
+    except Exception as exc:  # noqa: BLE001 - the contract: report, never raise
+        summary["error"] = _error_info(exc)
+        summary["status"] = "failed"
+        if journal is not None:
+            _report_error(journal, trainer, summary["error"])
+    restore_signals()
+    if trainer is not None:
+        summary["steps"] = trainer.counters.env_steps
+        summary["updates"] = trainer.counters.updates
+    summary["wall_s"] = clock.monotonic() - start
+    if journal is not None:
+        step, update = summary["steps"], summary["updates"]
+        try:
+            journal.event("finished", step, update, summary=summary)
+        except Exception:  # noqa: BLE001 - the host is gone; the journal has the event
+            pass
+        journal.close()
+    return json.dumps(summary)
+
+
+def _stop_on_signals(journal: RunJournal) -> Callable[[], None]:
+    """Make SIGINT and SIGTERM (Slurm's scancel and preemption) a clean stop, checkpoint
+    first, for the duration of the run; returns what puts the old handlers back. Handlers
+    can only be set from the main thread, where pythonia runs its calls."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def request_stop(signum, frame) -> None:
+        journal.stop_requested = True
+
+    for sig in previous:
+        signal.signal(sig, request_stop)
+    return lambda: [signal.signal(sig, handler) for sig, handler in previous.items()]
+
+
+def _report_error(journal: RunJournal, trainer, error: dict[str, str]) -> None:
+    step = trainer.counters.env_steps if trainer is not None else 0
+    update = trainer.counters.updates if trainer is not None else 0
+    try:
+        journal.event("error", step, update, error_type=error["type"], message=error["message"],
+                      traceback=error["traceback"])
+    except Exception:  # noqa: BLE001 - emit itself failed: the line is in the journal
+        pass
+
+
+def _write_config(run_dir: Path, config: dict[str, Any]) -> None:
+    tmp = run_dir / ".tmp-config.json"
+    tmp.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, run_dir / "config.json")
+
+
+def describe() -> str:
+    """Benchmarks (tasks, k, horizon, packages, install state, presets), objectives, scales
+    and hyperparameter defaults, for `amago2 benchmarks` and sweep validation."""
+    import dataclasses
+
+    from amago2 import presets
+    from amago2.config import OBJECTIVES, SCALES, AgentConfig, ConfigError, TrainConfig
+    from amago2.envs import registry
+
+    benchmarks = {}
+    for name in sorted(registry.BENCHMARKS):
+        info: dict[str, Any] = {"tasks": [], "eval_tasks": [], "k": None, "horizon": None,
+                                "packages": list(registry.BENCHMARKS[name].packages),
+                                "installed": False, "install_hint": None,
+                                "presets": {s: presets.preset_for(name, s) for s in SCALES}}
+        try:
+            b = registry.get_benchmark(name)
+            info.update(tasks=[t.name for t in b.train_tasks], eval_tasks=[t.name for t in b.eval_tasks],
+                        k=b.k, horizon=b.horizon, packages=list(b.packages), installed=True)
+        except ConfigError as e:
+            info["install_hint"] = str(e)
+        benchmarks[name] = info
+    defaults = {**dataclasses.asdict(AgentConfig()), **dataclasses.asdict(TrainConfig())}
+    return json.dumps({"benchmarks": benchmarks, "objectives": list(OBJECTIVES), "scales": list(SCALES),
+                       "hyperparameters": defaults})
+
+
+def environment_report() -> str:
+    """Python, torch, CUDA and benchmark package versions, for `amago2 doctor`."""
+    import torch
+
+    from amago2.envs import registry
+
+    dists = sorted({"numpy", "gymnasium", "torch", *(d for e in registry.BENCHMARKS.values() for d in e.packages)})
+    cuda = torch.cuda.is_available()
+    return json.dumps({
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": {"available": cuda, "version": torch.version.cuda,
+                 "devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else []},
+        "packages": {d: registry.installed_version(d) for d in dists},
+    })

@@ -1,0 +1,119 @@
+"""Benchmarks made of any list of Gymnasium ids: `gym-mini` and user-defined sets.
+
+A user-defined set comes from a sweep file as the run request's `benchmark_def`:
+
+    {"tasks": [{"env_id": "CartPole-v1", "reward_multiplier": 1.0, "kwargs": {}, "name": "cp"}],
+     "eval_tasks": [...same form, optional...], "k": 2, "horizon": 200, "preset": {...}}
+
+`env_id` may be "module:EnvName-v0": Gymnasium imports the module first, which is how a
+user's own registered env is reached. `preset` holds hyperparameter overrides and is read
+by `amago2.presets`, not here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from typing import Any
+
+import gymnasium as gym
+
+from amago2.config import ConfigError
+from amago2.envs.base import Benchmark, TaskSpec
+
+# The Gymnasium built-ins of shared/BENCHMARKS.md: returns from -500 (Acrobot) to +500
+# (CartPole) and 0/1 (FrozenLake): the uneven-scale problem at toy size. BENCHMARKS.md
+# names Taxi-v4; gymnasium 1.2.3 only registers Taxi-v3, so that is used.
+GYM_MINI_IDS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "FrozenLake-v1", "Taxi-v3")
+GYM_MINI_K = 2
+
+DEF_KEYS = {"tasks", "eval_tasks", "k", "horizon", "preset"}
+TASK_KEYS = {"env_id", "reward_multiplier", "kwargs", "name"}
+
+
+def gym_task(env_id: str, reward_multiplier: float = 1.0, kwargs: dict[str, Any] | None = None,
+             name: str | None = None) -> TaskSpec:
+    kwargs = dict(kwargs or {})
+
+    def make(seed: int) -> gym.Env:
+        env = gym.make(env_id, **kwargs)
+        env.action_space.seed(seed)
+        return env
+
+    return TaskSpec(name=name or env_id, make=make, reward_multiplier=float(reward_multiplier))
+
+
+def gym_mini() -> Benchmark:
+    return Benchmark(name="gym-mini", train_tasks=tuple(gym_task(i) for i in GYM_MINI_IDS),
+                     eval_tasks=(), k=GYM_MINI_K, horizon=None, packages=("gymnasium",))
+
+
+def _check_env_id(env_id: str) -> str | None:
+    """Raise a ConfigError if the id cannot be made; return the module's dist name if any."""
+    module, _, name = env_id.rpartition(":")
+    dist = None
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise ConfigError(f"env_id '{env_id}': cannot import module '{module}' ({e})") from e
+        dists = importlib.metadata.packages_distributions().get(module.split(".")[0], [])
+        dist = dists[0] if dists else None
+    try:
+        gym.spec(name)
+    except gym.error.Error as e:
+        raise ConfigError(f"env_id '{env_id}' is not a registered Gymnasium environment ({e})") from e
+    return dist
+
+
+def _parse_tasks(entries: Any, where: str) -> tuple[list[TaskSpec], set[str]]:
+    if not isinstance(entries, list) or not all(isinstance(t, dict) for t in entries):
+        raise ConfigError(f"benchmark_def.{where} must be a list of objects like "
+                          '{"env_id": "CartPole-v1", "reward_multiplier": 1.0}')
+    tasks, dists, names = [], set(), set()
+    for i, entry in enumerate(entries):
+        unknown = set(entry) - TASK_KEYS
+        if unknown:
+            raise ConfigError(f"benchmark_def.{where}[{i}]: unknown key(s) {', '.join(sorted(unknown))} "
+                              f"(known: {', '.join(sorted(TASK_KEYS))})")
+        env_id = entry.get("env_id")
+        if not isinstance(env_id, str) or not env_id:
+            raise ConfigError(f"benchmark_def.{where}[{i}].env_id must be a Gymnasium id string")
+        mult = entry.get("reward_multiplier", 1.0)
+        if isinstance(mult, bool) or not isinstance(mult, (int, float)) or mult <= 0:
+            raise ConfigError(f"benchmark_def.{where}[{i}].reward_multiplier must be a positive number; "
+                              f"got {mult!r}")
+        kwargs = entry.get("kwargs", {})
+        if not isinstance(kwargs, dict):
+            raise ConfigError(f"benchmark_def.{where}[{i}].kwargs must be an object")
+        dist = _check_env_id(env_id)
+        if dist:
+            dists.add(dist)
+        name = entry.get("name") or env_id
+        if name in names:  # the same id twice (e.g. different kwargs) needs distinct names
+            name = f"{name}#{i}"
+        names.add(name)
+        tasks.append(gym_task(env_id, mult, kwargs, name))
+    return tasks, dists
+
+
+def from_definition(name: str, definition: dict[str, Any]) -> Benchmark:
+    """A Benchmark from a run request's `benchmark_def`."""
+    if not isinstance(definition, dict):
+        raise ConfigError("benchmark_def must be an object with 'tasks', 'k' and 'horizon'")
+    unknown = set(definition) - DEF_KEYS
+    if unknown:
+        raise ConfigError(f"benchmark_def: unknown key(s) {', '.join(sorted(unknown))} "
+                          f"(known: {', '.join(sorted(DEF_KEYS))})")
+    train, dists = _parse_tasks(definition.get("tasks"), "tasks")
+    if not train:
+        raise ConfigError("benchmark_def.tasks must list at least one task")
+    held_out, eval_dists = _parse_tasks(definition.get("eval_tasks", []), "eval_tasks")
+    k = definition.get("k", 1)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"benchmark_def.k must be a positive integer; got {k!r}")
+    horizon = definition.get("horizon")
+    if horizon is not None and (isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1):
+        raise ConfigError(f"benchmark_def.horizon must be a positive integer or null; got {horizon!r}")
+    return Benchmark(name=name, train_tasks=tuple(train), eval_tasks=tuple(held_out), k=k,
+                     horizon=horizon, packages=("gymnasium", *sorted(dists | eval_dists)))

@@ -1,0 +1,242 @@
+"""The training loop: collect, update, evaluate; checkpoint; resume (issue 2, item 4).
+
+One epoch = every actor steps `steps_per_epoch` times (fewer in the last epoch, so the run
+stops at `total_steps`), then `updates_per_epoch` gradient updates (skipped while the
+replay is empty), then an evaluation every `eval_every_epochs` epochs and after the last.
+
+Checkpoints (`ckpt/latest.pt`, tmp + rename) every `ckpt_every_updates` updates, on stop
+and at the end hold the learner state, the counters, every RNG state (python, numpy,
+torch CPU/CUDA, the replay's and the collector's generators) and the replay's next file
+index. Resuming reloads all of it and continues mid-epoch; the actors start fresh trials
+(an env's internal state cannot be saved, so a trial unfinished at the checkpoint is
+lost). When trials end exactly at the checkpoint, as at an epoch boundary with trials
+whose length divides steps_per_epoch, a stopped-and-resumed run equals an unbroken one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import platform
+import random
+import time as clock
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from amago2.collect import Collector, evaluate
+from amago2.config import ConfigError, RunConfig
+from amago2.envs.registry import get_benchmark, installed_version
+from amago2.envs.spaces import layout_for_tasks
+from amago2.replay import TrajectoryReplay
+
+HEARTBEAT_S = 10.0
+
+
+class Journal(Protocol):
+    """Where events go (bridge.RunJournal). `event` returns nothing; a true reply of the
+    host to any event sets `stop_requested`."""
+
+    stop_requested: bool
+
+    def event(self, type: str, step: int, update: int, **fields: Any) -> None: ...
+
+
+@dataclass
+class Counters:
+    env_steps: int = 0
+    updates: int = 0
+    epoch: int = 0
+    epoch_actor_steps: int = 0
+    """Steps each actor has taken in the current epoch."""
+    epoch_updates: int = 0
+    """Updates done in the current epoch."""
+
+
+def pick_device(requested: str) -> torch.device:
+    if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was requested but torch sees no CUDA device; use 'auto' or 'cpu'")
+    return torch.device("cuda", torch.cuda.current_device())
+
+
+def versions(packages: tuple[str, ...]) -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version(), "torch": torch.__version__,
+                                  "cuda": torch.version.cuda, "numpy": np.__version__}
+    out.update({dist: installed_version(dist) for dist in ("gymnasium", *packages)})
+    return out
+
+
+def atomic_write_bytes(path: Path, write) -> None:
+    tmp = path.with_name(f".tmp-{path.name}")
+    with open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, journal: Journal):
+        from amago2.agent import Agent, Learner  # the heavy part; imported once a run starts
+
+        self.cfg, self.journal = cfg, journal
+        self.run_dir = Path(cfg.run_dir)
+        self.ckpt_path = self.run_dir / "ckpt" / "latest.pt"
+        self.device = pick_device(cfg.device)
+        self.benchmark = get_benchmark(cfg.benchmark, cfg.benchmark_def)
+        resumed = self.ckpt_path.exists()
+        self.counters = Counters()
+        self.last_beat = clock.monotonic()
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        b, t = self.benchmark, cfg.train
+        self.train_tasks = list(enumerate(b.train_tasks))
+        self.test_tasks = [(len(b.train_tasks) + i, s) for i, s in enumerate(b.eval_tasks)]
+        # Held-out tasks share the layout so the trained network can be evaluated on them.
+        self.layout = layout_for_tasks([*b.train_tasks, *b.eval_tasks], seed=cfg.seed)
+        self.agent = Agent(cfg.agent, self.layout.observation_space, self.layout.action_space).to(self.device)
+        self.learner = Learner(self.agent, t)
+        self.replay = TrajectoryReplay(self.run_dir / "replay", cfg.agent.max_seq_len,
+                                       t.replay_max_steps, t.replay_max_trajectories)
+        self.replay_rng = np.random.default_rng(cfg.seed + 1)
+        self.collector = Collector(self.agent, self.layout, self.train_tasks, b.k, b.horizon,
+                                   t.parallel_actors, self.replay, t, cfg.seed + 2, self.device)
+        if resumed:
+            self._load()
+        else:
+            self.replay.restore(0)  # a fresh run owns an empty buffer
+        # Emitted once set up, so that a resumed run's event carries its restored counters.
+        self.event("started", resumed=resumed, config=cfg.to_json(),
+                   versions=versions(self.benchmark.packages), device=str(self.device), pid=os.getpid())
+
+    # -- checkpoints -------------------------------------------------------------------
+    def _rng_state(self) -> dict[str, Any]:
+        state = {"python": random.getstate(), "numpy": np.random.get_state(),
+                 "torch": torch.get_rng_state(), "replay": self.replay_rng.bit_generator.state,
+                 "collector": self.collector.rng.bit_generator.state}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def checkpoint(self) -> None:
+        self.ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"learner": self.learner.state_dict(), "counters": dataclasses.asdict(self.counters),
+                   "replay_next_index": self.replay.next_index, "rng": self._rng_state(),
+                   "config": self.cfg.to_json()}
+        atomic_write_bytes(self.ckpt_path, lambda f: torch.save(payload, f))
+        self.event("checkpoint", path=str(self.ckpt_path))
+
+    def _load(self) -> None:
+        payload = torch.load(self.ckpt_path, map_location=self.device, weights_only=False)
+        self.learner.load_state_dict(payload["learner"])
+        self.counters = Counters(**payload["counters"])
+        self.replay.restore(payload["replay_next_index"])
+        rng = payload["rng"]
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        torch.set_rng_state(rng["torch"].cpu())
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+        self.replay_rng.bit_generator.state = rng["replay"]
+        self.collector.rng.bit_generator.state = rng["collector"]
+
+    # -- events ------------------------------------------------------------------------
+    def event(self, type: str, **fields: Any) -> None:
+        self.journal.event(type, self.counters.env_steps, self.counters.updates, **fields)
+
+    def tick(self) -> None:
+        """A heartbeat at most every HEARTBEAT_S seconds, so a live run is told from a hung one."""
+        if clock.monotonic() - self.last_beat >= HEARTBEAT_S:
+            self.heartbeat()
+
+    def heartbeat(self) -> None:
+        self.event("heartbeat")
+        self.last_beat = clock.monotonic()
+
+    # -- phases ------------------------------------------------------------------------
+    def _collect_phase(self) -> None:
+        c, t = self.counters, self.cfg.train
+        left_total = math.ceil(max(0, t.total_steps - c.env_steps) / t.parallel_actors)
+        todo = min(t.steps_per_epoch - c.epoch_actor_steps, left_total)
+        if todo <= 0:
+            return
+        start = clock.monotonic()
+        taken = self.collector.collect(todo, c.env_steps, lambda: self.journal.stop_requested, self.tick)
+        c.env_steps += taken
+        c.epoch_actor_steps += taken // t.parallel_actors
+        if taken == 0:  # stopped before the first step
+            return
+        seconds = clock.monotonic() - start
+        metrics = {"perf/env_steps_per_s": taken / max(seconds, 1e-9), "perf/collect_s": seconds,
+                   "replay/trajectories": float(len(self.replay)),
+                   "replay/steps": float(self.replay.total_steps)}
+        returns = self.collector.drain_episode_returns()
+        if returns:
+            metrics["collect/episode_return"] = float(np.mean(returns))
+        self.event("metrics", metrics=metrics)
+
+    def _update_phase(self) -> None:
+        c, t = self.counters, self.cfg.train
+        if len(self.replay) == 0:
+            c.epoch_updates = t.updates_per_epoch
+            return
+        window: dict[str, torch.Tensor] = {}
+        window_n, window_s = 0, 0.0
+        while c.epoch_updates < t.updates_per_epoch and not self.journal.stop_requested:
+            start = clock.monotonic()
+            batch = self.replay.sample(t.batch_size, self.replay_rng)  # the learner moves it
+            metrics = self.learner.update(batch)
+            for name, value in metrics.items():  # summed on device: no sync per update
+                value = torch.as_tensor(value, dtype=torch.float32).detach()
+                window[name] = window[name] + value if name in window else value
+            c.updates += 1
+            c.epoch_updates += 1
+            window_n += 1
+            window_s += clock.monotonic() - start
+            if c.updates % t.log_every_updates == 0:
+                flat = {name: float(v.item()) / window_n for name, v in window.items()}
+                flat.update({"perf/updates_per_s": window_n / max(window_s, 1e-9), "perf/learner_s": window_s})
+                self.event("metrics", metrics=flat)
+                window, window_n, window_s = {}, 0, 0.0
+            if t.ckpt_every_updates > 0 and c.updates % t.ckpt_every_updates == 0:
+                self.checkpoint()
+            self.tick()
+
+    def _evaluate(self) -> None:
+        t, b = self.cfg.train, self.benchmark
+        seed = self.cfg.seed * 1_000_003 + self.counters.epoch
+        for split, tasks in (("train", self.train_tasks), ("test", self.test_tasks)):
+            if tasks:
+                report = evaluate(self.agent, self.layout, tasks, b.k, b.horizon,
+                                  t.eval_trials_per_task, seed, self.device, self.tick)
+                self.event("eval", split=split, tasks=report)
+
+    def run(self) -> str:
+        """Train until total_steps or a stop request. Returns "succeeded" or "stopped"."""
+        c, t = self.counters, self.cfg.train
+        try:
+            while c.env_steps < t.total_steps:
+                self._collect_phase()
+                if self.journal.stop_requested:
+                    break
+                self._update_phase()
+                if self.journal.stop_requested:
+                    break
+                last = c.env_steps >= t.total_steps
+                if last or (t.eval_every_epochs > 0 and (c.epoch + 1) % t.eval_every_epochs == 0):
+                    self._evaluate()
+                c.epoch += 1
+                c.epoch_actor_steps = 0
+                c.epoch_updates = 0
+                self.heartbeat()
+            self.checkpoint()
+        finally:
+            self.collector.close()
+        return "stopped" if c.env_steps < t.total_steps else "succeeded"

@@ -1,0 +1,122 @@
+"""bridge.py: the journal, bad input through train(), describe and environment_report
+(docs/INTERFACES.md sections 1-3)."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+
+import pytest
+import torch
+
+from amago2 import bridge
+from loop_fixtures import bandit_request, never_stop, read_events
+
+torch.set_num_threads(1)  # tiny models on a shared 2-core machine: threads only contend
+
+
+def test_events_reach_the_journal_before_emit(tmp_path):
+    seen = []
+
+    def emit(line: str) -> bool:
+        on_disk = (tmp_path / "events.jsonl").read_text().splitlines()
+        assert on_disk[-1] == line  # written and flushed first
+        seen.append(json.loads(line))
+        return False
+
+    summary = json.loads(bridge.train(json.dumps(bandit_request(tmp_path, steps=24)), emit))
+    assert summary["status"] == "succeeded" and summary["error"] is None
+    assert seen == read_events(tmp_path)
+    types = [e["type"] for e in seen]
+    assert types[0] == "started" and types[-2:] == ["checkpoint", "finished"]
+    assert {"metrics", "eval", "heartbeat"} <= set(types)
+    started = seen[0]
+    assert started["device"] == "cpu" and started["pid"] == os.getpid() and not started["resumed"]
+    assert {"python", "torch", "cuda", "numpy", "gymnasium"} <= set(started["versions"])
+    assert started["versions"]["torch"] == torch.__version__
+    assert all(isinstance(e["t"], float) and e["step"] >= 0 and e["update"] >= 0 for e in seen)
+    assert seen[-1]["summary"] == summary
+
+
+def test_a_torn_last_line_is_dropped_and_seq_continues(tmp_path):
+    journal = bridge.RunJournal(tmp_path, None)
+    for _ in range(3):
+        journal.event("heartbeat", 0, 0)
+    journal.close()
+    with open(tmp_path / "events.jsonl", "a") as f:
+        f.write('{"seq": 3, "t": 1.0, "ty')  # the process died mid-write
+    again = bridge.RunJournal(tmp_path, None)
+    again.event("heartbeat", 5, 1)
+    again.close()
+    events = read_events(tmp_path)
+    assert [e["seq"] for e in events] == [0, 1, 2, 3] and events[-1]["step"] == 5
+
+
+@pytest.mark.parametrize("change, error_type, message", [
+    ({"benchmark": "nope", "benchmark_def": None}, "ConfigError", "unknown benchmark 'nope'"),
+    ({"actor": "foo"}, "ConfigError", "actor must be one of dep, ind; got 'foo'"),
+    ({"steps": -5}, "ConfigError", "total_steps must be positive; got -5"),
+    ({"overrides": {"learning_rate": 1}}, "ConfigError", "unknown hyperparameter 'learning_rate'"),
+    ({"benchmark_def": {"tasks": [{"env_id": "NoSuchEnv-v0"}]}}, "ConfigError", "NoSuchEnv-v0"),
+])
+def test_bad_config_is_a_failed_summary_and_an_error_event(tmp_path, change, error_type, message):
+    request = {**bandit_request(tmp_path, steps=24), **change}
+    summary = json.loads(bridge.train(json.dumps(request), never_stop))
+    assert summary["status"] == "failed" and summary["updates"] == 0
+    assert summary["error"]["type"] == error_type and message in summary["error"]["message"]
+    events = read_events(tmp_path)
+    assert [e["type"] for e in events] == ["error", "finished"]
+    assert events[0]["error_type"] == error_type and message in events[0]["message"]
+    assert "Traceback" in events[0]["traceback"]
+    assert not (tmp_path / "ckpt").exists() and not (tmp_path / "replay").exists()
+
+
+@pytest.mark.parametrize("request_json, message", [
+    ("{not json", "not valid JSON"),
+    ('["a list"]', "must be a JSON object"),
+    ('{"benchmark": "gym-mini"}', "needs 'run_dir', an absolute path"),
+])
+def test_unusable_requests_fail_without_a_journal(request_json, message):
+    summary = json.loads(bridge.train(request_json, never_stop))
+    assert summary["status"] == "failed" and message in summary["error"]["message"]
+
+
+def test_an_exception_mid_run_is_reported_not_raised(tmp_path):
+    def emit(line: str) -> bool:
+        if json.loads(line)["type"] == "metrics" and json.loads(line)["update"] > 0:
+            raise RuntimeError("the host broke")
+        return False
+
+    summary = json.loads(bridge.train(json.dumps(bandit_request(tmp_path, steps=48)), emit))
+    assert summary["status"] == "failed" and summary["error"]["message"] == "the host broke"
+    assert summary["updates"] == 4
+    events = read_events(tmp_path)
+    assert [e["type"] for e in events[-2:]] == ["error", "finished"]
+    assert "RuntimeError: the host broke" in events[-2]["traceback"]
+
+
+def test_python_dies_with_its_parent():
+    libc = ctypes.CDLL(None, use_errno=True)
+    sig = ctypes.c_int(0)
+    assert libc.prctl(2, ctypes.byref(sig), 0, 0, 0) == 0  # PR_GET_PDEATHSIG
+    assert sig.value == signal.SIGKILL
+
+
+def test_describe_and_environment_report_are_json():
+    described = json.loads(bridge.describe())
+    mini = described["benchmarks"]["gym-mini"]
+    assert mini["installed"] and mini["k"] == 2 and "CartPole-v1" in mini["tasks"]
+    assert set(mini["presets"]) == {"tiny", "small", "paper"}
+    assert described["objectives"] == ["dep", "ind"] and described["hyperparameters"]["lr"] == 1e-4
+    report = json.loads(bridge.environment_report())
+    assert report["torch"] == torch.__version__ and report["cuda"]["available"] is False
+    assert report["packages"]["gymnasium"] == "1.2.3"
+
+
+def test_a_stop_at_the_first_event_checkpoints_before_finishing(tmp_path):
+    summary = json.loads(bridge.train(json.dumps(bandit_request(tmp_path, steps=24)), lambda line: True))
+    assert summary["status"] == "stopped" and (summary["steps"], summary["updates"]) == (0, 0)
+    assert [e["type"] for e in read_events(tmp_path)] == ["started", "checkpoint", "finished"]
+    assert (tmp_path / "ckpt" / "latest.pt").exists()

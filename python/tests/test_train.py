@@ -1,0 +1,165 @@
+"""The training loop end to end: learning, stop/resume equivalence, a killed run, and every
+actor x critic pair through bridge.train (issue 2, items 3-5)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from amago2 import bridge
+from loop_fixtures import BANDIT_K, bandit_request, never_stop, read_events
+
+torch.set_num_threads(1)  # tiny models on a shared 2-core machine: threads only contend
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+def train(request: dict, emit=never_stop) -> dict:
+    return json.loads(bridge.train(json.dumps(request), emit))
+
+
+def replay_contents(run_dir: Path) -> dict[str, np.ndarray]:
+    return {path.name: np.load(path) for path in sorted((run_dir / "replay").glob("*.npy"))}
+
+
+def checkpoint(run_dir: Path) -> dict:
+    return torch.load(run_dir / "ckpt" / "latest.pt", weights_only=False)
+
+
+def final_eval(run_dir: Path) -> dict:
+    return [e for e in read_events(run_dir) if e["type"] == "eval"][-1]
+
+
+def test_ind_ind_learns_the_bandit_in_context(tmp_path):
+    """After the first pull of a trial, an adapted agent knows the paying arm (random: 0.5)."""
+    request = bandit_request(tmp_path, steps=8 * 12 * 15, parallel_actors=8, steps_per_epoch=12,
+                             updates_per_epoch=20, batch_size=16, lr=1e-3, warmup_updates=20,
+                             explore_anneal_steps=3000, eval_every_epochs=0, eval_trials_per_task=50,
+                             log_every_updates=50)
+    summary = train(request)
+    assert summary["status"] == "succeeded" and summary["updates"] == 15 * 20
+    report = final_eval(tmp_path)["tasks"]["bandit_env:TwoArmedBandit-v0"]
+    returns = report["return"]
+    assert report["trials"] == 50 and len(returns) == BANDIT_K
+    assert np.mean(returns[1:]) > 0.85, returns
+    assert report["success"] == returns  # the env reports success exactly when an arm pays
+
+
+def test_stop_and_resume_equals_an_unbroken_run(tmp_path):
+    """4 epochs of 4 updates: stopped after update 6 and resumed == never stopped."""
+    straight, broken = tmp_path / "straight", tmp_path / "broken"
+    settings = dict(steps=48, log_every_updates=1)
+    full = train(bandit_request(straight, **settings))
+    assert full["status"] == "succeeded" and (full["steps"], full["updates"]) == (48, 16)
+
+    def stop_after_update_6(line: str) -> bool:
+        return json.loads(line)["update"] >= 6
+
+    first = train(bandit_request(broken, **settings), stop_after_update_6)
+    assert first["status"] == "stopped" and first["updates"] == 6
+    before = read_events(broken)
+    assert [e["type"] for e in before[-2:]] == ["checkpoint", "finished"]
+    second = train(bandit_request(broken, **settings))
+    assert second["status"] == "succeeded"
+    assert (second["steps"], second["updates"]) == (full["steps"], full["updates"])
+
+    events = read_events(broken)
+    assert [e["seq"] for e in events] == list(range(len(events)))  # seq continues across the resume
+    restarted = events[len(before)]
+    assert restarted["type"] == "started" and restarted["resumed"] and restarted["update"] == 6
+
+    a, b = replay_contents(straight), replay_contents(broken)
+    assert list(a) == list(b) and len(a) == 8
+    for name in a:
+        assert a[name].dtype == b[name].dtype
+        for key in a[name].dtype.names:
+            np.testing.assert_array_equal(a[name][key], b[name][key], err_msg=f"{name}:{key}")
+    wa, wb = checkpoint(straight)["learner"]["agent"], checkpoint(broken)["learner"]["agent"]
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+    assert final_eval(straight)["tasks"] == final_eval(broken)["tasks"]
+
+
+def run_until_first_checkpoint_then_signal(request: dict, run_dir: Path, sig: int) -> subprocess.Popen:
+    """Start `python -m amago2 train`, wait for its first checkpoint event, send `sig`."""
+    request_path = run_dir / "request.json"
+    request_path.write_text(json.dumps(request))
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-m", "amago2", "train", str(request_path)],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stdout:  # the run prints each event after writing it to the journal
+            if json.loads(line)["type"] == "checkpoint":
+                break
+        proc.send_signal(sig)
+        proc.stdout.read()
+    finally:
+        proc.stdout.close()
+        proc.wait()
+    return proc
+
+
+def test_sigterm_stops_a_run_cleanly(tmp_path):
+    request = bandit_request(tmp_path, steps=96, ckpt_every_updates=2, log_every_updates=2)
+    proc = run_until_first_checkpoint_then_signal(request, tmp_path, signal.SIGTERM)
+    assert proc.returncode == 0
+    events = read_events(tmp_path)
+    assert [e["type"] for e in events[-2:]] == ["checkpoint", "finished"]
+    summary = events[-1]["summary"]
+    assert summary["status"] == "stopped" and summary["updates"] < 32
+    assert checkpoint(tmp_path)["counters"]["updates"] == summary["updates"]
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    request = bandit_request(tmp_path, steps=96, ckpt_every_updates=2, log_every_updates=2)
+    proc = run_until_first_checkpoint_then_signal(request, tmp_path, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    saved = checkpoint(tmp_path)["counters"]
+    assert saved["updates"] >= 2
+    dead = read_events(tmp_path)
+    assert "finished" not in {e["type"] for e in dead}
+
+    summary = train(request)
+    assert summary["status"] == "succeeded" and (summary["steps"], summary["updates"]) == (96, 32)
+    events = read_events(tmp_path)
+    assert [e["seq"] for e in events] == list(range(len(events)))
+    restarted = next(e for e in events[len(dead):] if e["type"] == "started")
+    assert restarted["resumed"] and restarted["update"] == saved["updates"]
+    assert restarted["step"] == saved["env_steps"]
+    names = sorted(p.name for p in (tmp_path / "replay").glob("*.npy"))
+    assert [int(n.split("_")[0]) for n in names] == list(range(len(names)))  # no gap, no duplicate
+
+
+@pytest.mark.parametrize("actor, critic", [("dep", "dep"), ("dep", "ind"), ("ind", "dep"), ("ind", "ind")])
+def test_every_objective_pair_trains_through_the_bridge(tmp_path, actor, critic):
+    """Continuous actions, two tasks whose rewards differ by 100x, a held-out task."""
+    request = bandit_request(tmp_path, steps=64, actor=actor, critic=critic, parallel_actors=2,
+                             steps_per_epoch=16, updates_per_epoch=3, log_every_updates=3,
+                             eval_every_epochs=0, eval_trials_per_task=1)
+    request["benchmark_def"] = {"tasks": [{"env_id": "Pendulum-v1"},
+                                          {"env_id": "MountainCarContinuous-v0", "reward_multiplier": 100}],
+                                "eval_tasks": [{"env_id": "Pendulum-v1", "name": "pendulum-held-out"}],
+                                "k": 2, "horizon": 8}
+    summary = train(request)
+    assert summary["status"] == "succeeded" and (summary["steps"], summary["updates"]) == (64, 6)
+    events = read_events(tmp_path)
+    assert events[0]["type"] == "started" and events[-1]["type"] == "finished"
+    assert events[0]["config"]["agent"]["actor"] == actor and events[0]["config"]["agent"]["critic"] == critic
+    learner_metrics = [e["metrics"] for e in events if e["type"] == "metrics" and "losses/critic" in e["metrics"]]
+    assert len(learner_metrics) == 2
+    assert all(math.isfinite(m["losses/critic"]) and math.isfinite(m["losses/actor"]) for m in learner_metrics)
+    evals = {e["split"]: e["tasks"] for e in events if e["type"] == "eval"}
+    assert set(evals["train"]) == {"Pendulum-v1", "MountainCarContinuous-v0"}
+    assert set(evals["test"]) == {"pendulum-held-out"}
+    assert all(len(t["return"]) == 2 and t["trials"] == 1 for t in evals["train"].values())
+    assert (tmp_path / "ckpt" / "latest.pt").exists()
+    assert json.loads((tmp_path / "config.json").read_text()) == events[0]["config"]
