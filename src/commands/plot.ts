@@ -1,0 +1,96 @@
+// `amago2 plot <sweep...> --out DIR`: learning curves (IQM over runs x tasks with bootstrap
+// bands, one line per cell) per headline metric and the headline metric's performance
+// profile of final scores, as SVG and PNG; --per-task adds small multiples, one panel per task.
+
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { amagoHome } from "../store/db.js";
+import { UserError } from "../ui/errors.js";
+import type { ExitCode } from "./exit-codes.js";
+import { collectSweeps } from "../report/collect.js";
+import { aggregatePanel, DEFAULT_CURVE_REPS, perTaskPanels, profilePanel, type CurveOptions } from "../report/curves.js";
+import { headlineMetrics, type SweepRecord } from "../report/model.js";
+import { parseBootstrap, parseSweepNames, openForReading, type BootstrapFlags } from "../report/options.js";
+import { svgToPng } from "../report/png.js";
+import { renderPanelsSvg } from "../report/svg.js";
+
+export interface RawPlotOptions extends BootstrapFlags {
+  perTask?: boolean;
+  out?: string;
+}
+
+export interface PlotOptions {
+  home: string;
+  sweeps: string[];
+  perTask: boolean;
+  outDir: string;
+  curves: CurveOptions;
+}
+
+/** Small multiples per row. */
+const PER_TASK_COLUMNS = 4;
+
+export function parsePlotOptions(sweeps: readonly string[], raw: RawPlotOptions,
+  env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): PlotOptions {
+  if (sweeps.length === 0) throw new UserError("plot needs at least one sweep name (see `amago2 runs`)");
+  if (raw.out === undefined || raw.out.trim() === "") {
+    throw new UserError("plot needs --out DIR: the directory to write the SVG and PNG files to");
+  }
+  const { reps, seed } = parseBootstrap(raw);
+  return {
+    home: amagoHome(env),
+    sweeps: parseSweepNames(sweeps),
+    perTask: Boolean(raw.perTask),
+    outDir: path.resolve(cwd, raw.out),
+    curves: { reps: reps ?? DEFAULT_CURVE_REPS, seed },
+  };
+}
+
+/** A metric id ("test/success_last") as a file-name part ("test-success_last"). */
+function fileStem(sweep: string, metricId: string, suffix: string): string {
+  return `${sweep}-${metricId.replace(/\//g, "-")}${suffix}`;
+}
+
+/** Every figure of the sweeps: [file stem, svg markup]. */
+export function plotFigures(sweeps: SweepRecord[], perTask: boolean, curves: CurveOptions): [string, string][] {
+  const figures: [string, string][] = [];
+  for (const sweep of sweeps) {
+    const metrics = headlineMetrics(sweep.runs);
+    for (const metric of metrics) {
+      figures.push([fileStem(sweep.name, metric.id, ""), renderPanelsSvg([aggregatePanel(sweep, metric, curves)])]);
+      if (perTask) {
+        figures.push([fileStem(sweep.name, metric.id, "-per-task"),
+          renderPanelsSvg(perTaskPanels(sweep, metric, curves), PER_TASK_COLUMNS)]);
+      }
+    }
+    if (metrics.length) {
+      const profile = profilePanel(sweep, metrics[0], { atSteps: null }, curves);
+      if (profile.curves.length) figures.push([fileStem(sweep.name, metrics[0].id, "-profile"), renderPanelsSvg([profile])]);
+    }
+  }
+  return figures;
+}
+
+export async function runPlot(opts: PlotOptions): Promise<ExitCode> {
+  const db = openForReading(opts.home);
+  let sweeps: SweepRecord[];
+  try {
+    sweeps = collectSweeps(db, opts.sweeps);
+  } finally {
+    db.close();
+  }
+  const figures = plotFigures(sweeps, opts.perTask, opts.curves);
+  if (figures.length === 0) {
+    process.stderr.write(`no evaluations recorded yet for ${opts.sweeps.join(", ")}: nothing to plot\n`);
+    return 0;
+  }
+  mkdirSync(opts.outDir, { recursive: true });
+  for (const [stem, svg] of figures) {
+    const svgPath = path.join(opts.outDir, `${stem}.svg`);
+    const pngPath = path.join(opts.outDir, `${stem}.png`);
+    writeFileSync(svgPath, svg);
+    writeFileSync(pngPath, svgToPng(svg));
+    process.stdout.write(`${svgPath}\n${pngPath}\n`);
+  }
+  return 0;
+}

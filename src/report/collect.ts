@@ -1,0 +1,113 @@
+// Reads sweeps, their runs and every run's evaluations out of the store into the report
+// model. Read-only: the orchestrator may be writing at the same time (WAL allows it).
+
+import type { Store } from "../store/db.js";
+import { getSweep, listSweeps, runsOfSweep, type RunRow } from "../store/runs.js";
+import { UserError } from "../ui/errors.js";
+import type { EvalRecord, RunRecord, Split, SweepRecord, TaskEval } from "./model.js";
+
+interface EvalRow {
+  seq: number;
+  step: number;
+  split: Split;
+  task: string;
+  episode: number;
+  trials: number;
+  return: number | null;
+  return_nonfinite: "nan" | "inf" | "-inf" | null;
+  success: number | null;
+  score: number | null;
+}
+
+const NON_FINITE: Record<string, number> = { nan: NaN, inf: Infinity, "-inf": -Infinity };
+
+function parseJson(text: string | null): unknown {
+  return text === null ? null : JSON.parse(text);
+}
+
+/** One EvalRecord per eval event and split, tasks holding their per-episode values in order. */
+function evalsOf(db: Store, key: string): EvalRecord[] {
+  const rows = db.prepare(`SELECT seq, step, split, task, episode, trials, return, return_nonfinite, success, score
+    FROM evals WHERE run_key = ? ORDER BY seq, split, task, episode`).all(key) as EvalRow[];
+  const records = new Map<string, EvalRecord>();
+  for (const row of rows) {
+    const id = `${row.seq}/${row.split}`;
+    const record = records.get(id) ?? { seq: row.seq, step: row.step, split: row.split, tasks: new Map() };
+    records.set(id, record);
+    const task: TaskEval = record.tasks.get(row.task) ??
+      { trials: row.trials, returns: [], success: row.success === null ? null : [], score: row.score === null ? null : [] };
+    record.tasks.set(row.task, task);
+    task.returns.push(row.return ?? NON_FINITE[row.return_nonfinite ?? "nan"]);
+    if (row.success !== null) task.success?.push(row.success);
+    if (row.score !== null) task.score?.push(row.score);
+  }
+  return [...records.values()];
+}
+
+/** The request's settings that can differ between cells of a sweep, besides actor, critic and seed. */
+function settingsOf(request: Record<string, unknown>): Record<string, string> {
+  const settings: Record<string, string> = {};
+  if (request.steps !== undefined && request.steps !== null) settings.steps = String(request.steps);
+  settings.scale = String(request.scale);
+  const overrides = (request.overrides ?? {}) as Record<string, unknown>;
+  for (const [name, value] of Object.entries(overrides)) settings[name] = typeof value === "string" ? value : JSON.stringify(value);
+  return settings;
+}
+
+/** Settings whose value is not the same for every run: the sweep's extra axes. */
+function sweptAxes(settings: Record<string, string>[]): string[] {
+  const names = [...new Set(settings.flatMap((s) => Object.keys(s)))].sort();
+  return names.filter((name) => new Set(settings.map((s) => s[name] ?? "")).size > 1);
+}
+
+function runRecord(db: Store, row: RunRow, settings: Record<string, string>, axes: string[]): RunRecord {
+  return {
+    key: row.key,
+    benchmark: row.benchmark,
+    actor: row.actor,
+    critic: row.critic,
+    seed: row.seed,
+    scale: row.scale,
+    status: row.status,
+    step: row.step,
+    totalSteps: row.total_steps,
+    attempts: row.attempts,
+    device: row.device,
+    command: row.command,
+    axes: Object.fromEntries(axes.map((a) => [a, settings[a] ?? ""])),
+    request: parseJson(row.request),
+    config: parseJson(row.config),
+    versions: parseJson(row.versions),
+    error: row.error_type ? `${row.error_type}: ${row.error_message ?? ""}` : null,
+    evals: evalsOf(db, row.key),
+  };
+}
+
+/**
+ * The named sweeps (every sweep when `names` is empty), in the order given. An unknown
+ * name is a user error listing the known ones.
+ */
+export function collectSweeps(db: Store, names: readonly string[]): SweepRecord[] {
+  const known = listSweeps(db);
+  if (known.length === 0) throw new UserError("the database has no sweeps yet: run `amago2 sweep <benchmark>` first");
+  const wanted = names.length ? names : known.map((s) => s.name);
+  return wanted.map((name) => {
+    const sweep = getSweep(db, name);
+    if (!sweep) {
+      throw new UserError(`unknown sweep '${name}': known sweeps are ${known.map((s) => s.name).join(", ")}`);
+    }
+    const rows = runsOfSweep(db, name);
+    const settings = rows.map((r) => settingsOf(JSON.parse(r.request) as Record<string, unknown>));
+    const axes = sweptAxes(settings);
+    return {
+      name: sweep.name,
+      benchmark: sweep.benchmark,
+      scale: sweep.scale,
+      source: sweep.source,
+      command: sweep.command,
+      createdAt: sweep.created_at,
+      axes,
+      runs: rows.map((row, i) => runRecord(db, row, settings[i], axes)),
+    };
+  });
+}

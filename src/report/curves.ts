@@ -1,0 +1,129 @@
+// Learning curves: at every evaluation step, the IQM over runs x tasks of one metric with a
+// stratified-bootstrap band, one curve per cell; and per-task panels (mean over runs).
+
+import { bootstrapInterval, iqmStat, meanStat, performanceProfile, toBlock, type Statistic } from "./stats.js";
+import {
+  cellMatrix, cellsOf, type Cell, type Metric, type RunRecord, type ScorePoint, type SweepRecord,
+} from "./model.js";
+
+/** Curves take fewer repetitions than tables: one interval per point, and a band is a picture. */
+export const DEFAULT_CURVE_REPS = 2_000;
+
+export interface CurvePoint {
+  /** The x value: env steps for learning curves, the threshold tau for profiles. */
+  step: number;
+  value: number;
+  lo: number;
+  hi: number;
+  /** Runs that evaluated at this step. */
+  runs: number;
+}
+
+export interface Curve {
+  label: string;
+  points: CurvePoint[];
+}
+
+export interface Panel {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  curves: Curve[];
+}
+
+export interface CurveOptions {
+  reps: number;
+  seed: number;
+}
+
+/** Each run's value of `metric` per task at each evaluation step of the metric's split. */
+function runSeries(run: RunRecord, metric: Metric): Map<number, Map<string, number>> {
+  const series = new Map<number, Map<string, number>>();
+  for (const e of run.evals) {
+    if (e.split !== metric.split) continue;
+    const scores = new Map<string, number>();
+    for (const [task, result] of e.tasks) {
+      const value = metric.of(result);
+      if (value !== null) scores.set(task, value);
+    }
+    // Two evaluations at one step (a resumed run re-evaluating) keep the later one.
+    if (scores.size) series.set(e.step, scores);
+  }
+  return series;
+}
+
+/**
+ * One point per evaluation step that any run of the cell reached, over the runs evaluated
+ * at exactly that step and the tasks they all have. Running runs are included: a curve
+ * shows progress, and each point says how many runs it holds.
+ */
+function cellCurve(cell: Cell, metric: Metric, stat: Statistic, opts: CurveOptions,
+  onlyTask: string | null): Curve {
+  const perRun = cell.runs.map((r) => runSeries(r, metric));
+  const steps = [...new Set(perRun.flatMap((s) => [...s.keys()]))].sort((a, b) => a - b);
+  const points: CurvePoint[] = [];
+  for (const step of steps) {
+    const present = perRun.map((s) => s.get(step)).filter((m): m is Map<string, number> => m !== undefined);
+    const tasks = (onlyTask !== null ? [onlyTask] : [...present[0].keys()])
+      .filter((t) => present.every((m) => m.has(t)));
+    if (tasks.length === 0) continue;
+    const matrix = present.map((m) => tasks.map((t) => m.get(t) as number));
+    const { block, runs, tasks: nTasks } = toBlock(matrix);
+    const ci = bootstrapInterval(stat, matrix, opts.reps, opts.seed);
+    points.push({ step, value: stat(block, runs, nTasks), lo: ci.lo, hi: ci.hi, runs });
+  }
+  return { label: cell.label, points };
+}
+
+/** The aggregate panel of a sweep: IQM over runs x tasks per cell. */
+export function aggregatePanel(sweep: SweepRecord, metric: Metric, opts: CurveOptions): Panel {
+  return {
+    title: `${sweep.name}: ${metric.short}`,
+    xLabel: "environment steps",
+    yLabel: `IQM ${metric.short}`,
+    curves: cellsOf(sweep).map((cell) => cellCurve(cell, metric, iqmStat, opts, null)),
+  };
+}
+
+/** One small panel per task: mean over runs per cell, with its bootstrap band. */
+export function perTaskPanels(sweep: SweepRecord, metric: Metric, opts: CurveOptions): Panel[] {
+  const tasks = [...new Set(sweep.runs.flatMap((r) => r.evals
+    .filter((e) => e.split === metric.split).flatMap((e) => [...e.tasks.keys()])))].sort();
+  const cells = cellsOf(sweep);
+  return tasks.map((task) => ({
+    title: task,
+    xLabel: "environment steps",
+    yLabel: `mean ${metric.short}`,
+    curves: cells.map((cell) => cellCurve(cell, metric, meanStat, opts, task)),
+  }));
+}
+
+/** Thresholds a performance profile is drawn at. */
+const PROFILE_POINTS = 41;
+
+/**
+ * Performance profile of each cell at `point` (final scores by default): the fraction of
+ * run x task scores strictly above tau, over tau spanning every cell's scores, with a
+ * stratified-bootstrap band.
+ */
+export function profilePanel(sweep: SweepRecord, metric: Metric, point: ScorePoint, opts: CurveOptions): Panel {
+  const cells = cellsOf(sweep).map((cell) => ({ cell, ...cellMatrix(cell, metric, point) }))
+    .filter((c) => c.tasks.length > 0);
+  const all = cells.flatMap((c) => c.matrix.flat()).filter(Number.isFinite);
+  const lo = metric.normalised ? Math.min(0, ...all) : Math.min(...all);
+  const hi = metric.normalised ? Math.max(1, ...all) : Math.max(...all);
+  const taus = all.length ? Array.from({ length: PROFILE_POINTS }, (_, i) => lo + ((hi - lo) * i) / (PROFILE_POINTS - 1)) : [];
+  return {
+    title: `${sweep.name}: ${metric.short} profile`,
+    xLabel: `${metric.short} threshold tau`,
+    yLabel: `fraction of runs x tasks > tau`,
+    curves: cells.map(({ cell, runs, matrix }) => ({
+      label: cell.label,
+      points: taus.map((tau, i) => {
+        const above: Statistic = (block) => block.reduce((n, v) => n + (v > tau ? 1 : 0), 0) / block.length;
+        const ci = bootstrapInterval(above, matrix, opts.reps, opts.seed);
+        return { step: taus[i], value: performanceProfile(matrix, [tau])[0], lo: ci.lo, hi: ci.hi, runs: runs.length };
+      }),
+    })),
+  };
+}

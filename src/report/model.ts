@@ -1,0 +1,213 @@
+// What the reports are made of: sweeps, their runs and each run's evaluations as read
+// from the store, the benchmark's headline metrics, and the precise rule that turns a
+// run's evaluations into one score per task ("final", or "at N env steps").
+
+/** One task's result in one evaluation: a value per inner episode of the trial. */
+export interface TaskEval {
+  trials: number;
+  returns: number[];
+  success: number[] | null;
+  score: number[] | null;
+}
+
+export type Split = "train" | "test";
+
+export interface EvalRecord {
+  seq: number;
+  step: number;
+  split: Split;
+  tasks: Map<string, TaskEval>;
+}
+
+export interface RunRecord {
+  key: string;
+  benchmark: string;
+  actor: string;
+  critic: string;
+  seed: number;
+  scale: string;
+  status: string;
+  step: number;
+  totalSteps: number | null;
+  attempts: number;
+  device: string | null;
+  command: string;
+  /** Swept settings besides actor, critic and seed (e.g. `lr`), as display strings. */
+  axes: Record<string, string>;
+  request: unknown;
+  config: unknown;
+  versions: unknown;
+  error: string | null;
+  evals: EvalRecord[];
+}
+
+export interface SweepRecord {
+  name: string;
+  benchmark: string;
+  scale: string;
+  source: string;
+  command: string;
+  createdAt: number;
+  /** Names of the swept axes besides actor, critic and seed, in display order. */
+  axes: string[];
+  runs: RunRecord[];
+}
+
+// ---------------------------------------------------------------- metrics
+
+export interface Metric {
+  id: string;
+  /** Column header. */
+  short: string;
+  /** What the value is, for the notes under a table. */
+  label: string;
+  split: Split;
+  /** Normalised so that 1 is the target (success, human-normalised score): the optimality gap applies. */
+  normalised: boolean;
+  of(task: TaskEval): number | null;
+}
+
+const average = (xs: number[]): number => xs.reduce((s, v) => s + v, 0) / xs.length;
+
+const METRIC_KINDS = {
+  success: { short: "success", label: "success rate averaged over the trial's episodes", normalised: true,
+    of: (t: TaskEval) => (t.success && t.success.length ? average(t.success) : null) },
+  success_last: { short: "success (last ep.)", label: "success rate on the trial's last episode", normalised: true,
+    of: (t: TaskEval) => (t.success && t.success.length ? t.success[t.success.length - 1] : null) },
+  score: { short: "score", label: "normalised score averaged over the trial's episodes", normalised: true,
+    of: (t: TaskEval) => (t.score && t.score.length ? average(t.score) : null) },
+  return: { short: "return", label: "return averaged over the trial's episodes", normalised: false,
+    of: (t: TaskEval) => (t.returns.length ? average(t.returns) : null) },
+} as const;
+
+type MetricKind = keyof typeof METRIC_KINDS;
+
+function metric(kind: MetricKind, split: Split): Metric {
+  const spec = METRIC_KINDS[kind];
+  return {
+    id: split === "train" ? kind : `test/${kind}`,
+    short: split === "train" ? spec.short : `${spec.short} (held-out)`,
+    label: split === "train" ? spec.label : `${spec.label}, on held-out tasks`,
+    split,
+    normalised: spec.normalised,
+    of: spec.of,
+  };
+}
+
+/**
+ * The benchmark's headline columns, read off its evaluations: with success (Meta-World)
+ * success averaged over the trial, success on the last episode, and return; with a
+ * normalised score (Atari) that score alone, since raw returns of different games do
+ * not aggregate; otherwise return. Train-split columns first, then held-out ones.
+ */
+export function headlineMetrics(runs: RunRecord[]): Metric[] {
+  const out: Metric[] = [];
+  for (const split of ["train", "test"] as const) {
+    const evals = runs.flatMap((r) => r.evals.filter((e) => e.split === split));
+    if (evals.length === 0) continue;
+    const tasks = evals.flatMap((e) => [...e.tasks.values()]);
+    if (tasks.some((t) => t.success !== null)) {
+      out.push(metric("success", split), metric("success_last", split), metric("return", split));
+    } else if (tasks.some((t) => t.score !== null)) {
+      out.push(metric("score", split));
+    } else {
+      out.push(metric("return", split));
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- "final" and "at N steps"
+
+/** How many of a run's latest evaluations the final score averages. */
+export const FINAL_EVALS = 3;
+
+/** Which evaluations make a run's score: the final ones, or the latest ones up to N env steps. */
+export interface ScorePoint {
+  atSteps: number | null;
+}
+
+export function describePoint(point: ScorePoint): string {
+  const which = point.atSteps === null
+    ? `a run's final score on a task is the mean of its last ${FINAL_EVALS} evaluations`
+    : `a run's score on a task at ${point.atSteps} env steps is the mean of its last ${FINAL_EVALS} evaluations at or before that step`;
+  const who = point.atSteps === null
+    ? "only succeeded runs count"
+    : `only runs that reached ${point.atSteps} steps count, running ones included`;
+  return `${which} (fewer if it has fewer), each evaluation averaging its trials; ${who}`;
+}
+
+/** Whether a run contributes to a table at `point` (see describePoint). */
+function runCounts(run: RunRecord, point: ScorePoint): boolean {
+  if (point.atSteps === null) return run.status === "succeeded";
+  return run.step >= point.atSteps;
+}
+
+/** A run's score per task for one metric at `point`; tasks the metric does not cover are absent. */
+function runTaskScores(run: RunRecord, metric: Metric, point: ScorePoint): Map<string, number> {
+  const evals = run.evals
+    .filter((e) => e.split === metric.split && (point.atSteps === null || e.step <= point.atSteps))
+    .sort((a, b) => a.step - b.step || a.seq - b.seq)
+    .slice(-FINAL_EVALS);
+  const sums = new Map<string, { sum: number; n: number }>();
+  for (const e of evals) {
+    for (const [task, result] of e.tasks) {
+      const value = metric.of(result);
+      if (value === null) continue;
+      const acc = sums.get(task) ?? { sum: 0, n: 0 };
+      acc.sum += value;
+      acc.n += 1;
+      sums.set(task, acc);
+    }
+  }
+  return new Map([...sums].map(([task, { sum, n }]) => [task, sum / n]));
+}
+
+// ---------------------------------------------------------------- cells
+
+/** The runs of one grid cell (every seed of one actor/critic/axes setting). */
+export interface Cell {
+  /** "ind/dep", plus other axes: "ind/dep lr=0.001". */
+  label: string;
+  actor: string;
+  critic: string;
+  axes: Record<string, string>;
+  runs: RunRecord[];
+}
+
+function cellLabel(actor: string, critic: string, axes: Record<string, string>): string {
+  const extra = Object.entries(axes).map(([k, v]) => `${k}=${v}`);
+  return [`${actor}/${critic}`, ...extra].join(" ");
+}
+
+/** Groups a sweep's runs into cells, ordered actor, critic, then the other axes. */
+export function cellsOf(sweep: SweepRecord): Cell[] {
+  const byLabel = new Map<string, Cell>();
+  for (const run of sweep.runs) {
+    const axes = Object.fromEntries(sweep.axes.map((a) => [a, run.axes[a] ?? ""]));
+    const label = cellLabel(run.actor, run.critic, axes);
+    const cell = byLabel.get(label) ?? { label, actor: run.actor, critic: run.critic, axes, runs: [] };
+    cell.runs.push(run);
+    byLabel.set(label, cell);
+  }
+  return [...byLabel.values()].sort((a, b) => a.label.localeCompare(b.label));
+}
+
+/**
+ * The runs x tasks score matrix of a cell at `point`, over the tasks every counted run
+ * has a score for. `runs` are the counted ones; `matrix` is empty when none counts.
+ */
+export function cellMatrix(cell: Cell, metric: Metric, point: ScorePoint):
+  { runs: RunRecord[]; tasks: string[]; matrix: number[][] } {
+  const scored = cell.runs
+    .filter((r) => runCounts(r, point))
+    .map((run) => ({ run, scores: runTaskScores(run, metric, point) }))
+    .filter((s) => s.scores.size > 0);
+  if (scored.length === 0) return { runs: [], tasks: [], matrix: [] };
+  const tasks = [...scored[0].scores.keys()].filter((t) => scored.every((s) => s.scores.has(t))).sort();
+  return {
+    runs: scored.map((s) => s.run),
+    tasks,
+    matrix: scored.map((s) => tasks.map((t) => s.scores.get(t) as number)),
+  };
+}

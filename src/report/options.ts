@@ -1,0 +1,45 @@
+// What `table`, `plot` and `report` share: number flags, the bootstrap flags, and opening
+// the store read-only with a clear message when nothing has been recorded yet.
+
+import { openStoreReadOnly, type Store } from "../store/db.js";
+import { UserError } from "../ui/errors.js";
+
+export function parseInteger(flag: string, value: string, min: number): number {
+  if (!/^\d+$/.test(value.trim()) || Number(value) < min || !Number.isSafeInteger(Number(value))) {
+    throw new UserError(`${flag} must be an integer >= ${min}, got '${value}'`);
+  }
+  return Number(value);
+}
+
+/** A bootstrap needs enough repetitions for its 2.5th and 97.5th percentiles to mean something. */
+const MIN_REPS = 100;
+
+export interface BootstrapFlags {
+  reps?: string;
+  seed?: string;
+}
+
+export function parseBootstrap(raw: BootstrapFlags): { reps: number | null; seed: number } {
+  return {
+    reps: raw.reps === undefined ? null : parseInteger("--reps", raw.reps, MIN_REPS),
+    seed: raw.seed === undefined ? 0 : parseInteger("--seed", raw.seed, 0),
+  };
+}
+
+/** The sweep names given on the command line, checked for shape (existence is checked against the DB). */
+export function parseSweepNames(names: readonly string[]): string[] {
+  for (const name of names) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
+      throw new UserError(`'${name}' is not a sweep name: names are letters, digits, '.', '-' or '_' (see \`amago2 runs\`)`);
+    }
+  }
+  return [...names];
+}
+
+export function openForReading(home: string): Store {
+  const db = openStoreReadOnly(home);
+  if (!db) {
+    throw new UserError(`no amago2 database in ${home}: run \`amago2 sweep <benchmark>\` first, or set AMAGO2_HOME to where your runs are`);
+  }
+  return db;
+}

@@ -1,0 +1,254 @@
+// Builds the ablation tables (cells x headline metrics, or tasks x cells) as a neutral
+// table model that render.ts prints in any format. All statistics come from stats.ts.
+
+import {
+  DEFAULT_POI_REPS, DEFAULT_REPS, STD_DDOF, bootstrapInterval, iqmStat, meanStat, meanStd, medianStat,
+  optimalityGapStat, probabilityOfImprovement, probabilityOfImprovementInterval, toBlock,
+  type ScoreMatrix, type Statistic,
+} from "./stats.js";
+import {
+  cellMatrix, cellsOf, describePoint, headlineMetrics, type Cell, type Metric, type ScorePoint,
+  type SweepRecord,
+} from "./model.js";
+
+/** A number with an optional 95% interval or spread; `partial` marks fewer seeds than planned. */
+export interface Estimate {
+  value: number;
+  lo?: number;
+  hi?: number;
+  std?: number;
+  partial?: boolean;
+}
+
+export type TableValue = string | Estimate | null;
+
+export interface Column {
+  /** Stable machine name (CSV header, JSON key). */
+  id: string;
+  label: string;
+  /** Spanning header over adjacent columns (the sweep, or the metric), if any. */
+  group: string | null;
+  kind: "text" | "estimate";
+}
+
+export interface TableModel {
+  title: string;
+  columns: Column[];
+  rows: TableValue[][];
+  /** Definitions printed under the table: what "final" means, the statistics, the marks. */
+  notes: string[];
+}
+
+export type StatName = "iqm" | "mean" | "median" | "all";
+export const STAT_NAMES: readonly StatName[] = ["iqm", "mean", "median", "all"];
+
+export interface TableOptions {
+  stat: StatName;
+  perTask: boolean;
+  /** Baseline cell ("dep/dep") for probability-of-improvement columns, or null. */
+  vs: { actor: string; critic: string } | null;
+  point: ScorePoint;
+  /** Bootstrap repetitions; null takes the defaults (50,000, or 2,000 for P(X > Y)). */
+  reps: number | null;
+  seed: number;
+}
+
+interface StatSpec {
+  id: string;
+  label: string;
+  /** Null for mean +- std, which has no bootstrap. */
+  statistic: Statistic | null;
+}
+
+function statsFor(name: StatName, metric: Metric): StatSpec[] {
+  const iqm = { id: "iqm", label: "IQM", statistic: iqmStat };
+  const mean = { id: "mean", label: "mean", statistic: meanStat };
+  const median = { id: "median", label: "median", statistic: medianStat };
+  if (name === "iqm") return [iqm];
+  if (name === "mean") return [mean];
+  if (name === "median") return [median];
+  const all: StatSpec[] = [iqm, mean, median, { id: "mean_std", label: "mean ± std", statistic: null }];
+  if (metric.normalised) all.push({ id: "gap", label: "optimality gap", statistic: optimalityGapStat(1) });
+  return all;
+}
+
+export const PARTIAL_MARK = "†";
+
+const STAT_TITLES: Record<StatName, string> = {
+  iqm: "IQM [95% CI]", mean: "mean [95% CI]", median: "median [95% CI]", all: "all statistics",
+};
+
+function estimateOf(spec: StatSpec, matrix: ScoreMatrix, opts: TableOptions, partial: boolean): Estimate {
+  if (spec.statistic === null) {
+    const { mean, std } = meanStd(matrix);
+    return { value: mean, std, partial };
+  }
+  const { block, runs, tasks } = toBlock(matrix);
+  const value = spec.statistic(block, runs, tasks);
+  const ci = bootstrapInterval(spec.statistic, matrix, opts.reps ?? DEFAULT_REPS, opts.seed);
+  return { value, lo: ci.lo, hi: ci.hi, partial };
+}
+
+/** "2/3 (1 running, 1 failed)": counted seeds over planned, and what the others are doing. */
+function seedsText(cell: Cell, counted: number): string {
+  const others = new Map<string, number>();
+  for (const run of cell.runs) {
+    if (run.status === "succeeded") continue;
+    others.set(run.status, (others.get(run.status) ?? 0) + 1);
+  }
+  const extra = [...others].map(([status, n]) => `${n} ${status}`).join(", ");
+  return `${counted}/${cell.runs.length}${extra ? ` (${extra})` : ""}`;
+}
+
+function axisNames(sweeps: SweepRecord[]): string[] {
+  return [...new Set(sweeps.flatMap((s) => s.axes))];
+}
+
+function statNotes(opts: TableOptions, stats: Set<string>): string[] {
+  const reps = opts.reps ?? DEFAULT_REPS;
+  const notes: string[] = [];
+  if (stats.has("iqm")) notes.push("IQM = interquartile mean of all run x task scores (the lowest and highest 25% dropped)");
+  if (stats.has("mean")) notes.push("mean = mean over tasks of each task's mean over runs");
+  if (stats.has("median")) notes.push("median = median over tasks of each task's mean over runs");
+  if (stats.has("mean_std")) notes.push(`mean ± std = over runs of each run's task average; std with ddof = ${STD_DDOF}`);
+  if (stats.has("gap")) notes.push("optimality gap = mean shortfall of the scores below 1");
+  notes.push(`[lo, hi] = 95% stratified-bootstrap interval (runs resampled within each task; ${reps} repetitions, seed ${opts.seed})`);
+  return notes;
+}
+
+function partialNote(): string {
+  return `${PARTIAL_MARK} = partial cell: fewer counted seeds than planned (seeds = counted/planned), not comparable as complete`;
+}
+
+/** Cells x headline metrics, one column group per sweep (two benchmarks side by side). */
+export function aggregateTable(sweeps: SweepRecord[], opts: TableOptions): TableModel {
+  const axes = axisNames(sweeps);
+  const keyColumns: Column[] = ["actor", "critic", ...axes].map((a) => ({ id: a, label: a, group: null, kind: "text" }));
+  const columns: Column[] = [...keyColumns];
+  const rowsByLabel = new Map<string, Map<string, TableValue>>();
+  const usedStats = new Set<string>();
+  const metricNotes = new Map<string, string>();
+  let anyPartial = false;
+  let anyPoi = false;
+
+  for (const sweep of sweeps) {
+    const group = sweeps.length > 1 ? sweep.name : null;
+    const prefix = sweeps.length > 1 ? `${sweep.name}/` : "";
+    const metrics = headlineMetrics(sweep.runs);
+    const cells = cellsOf(sweep);
+    columns.push({ id: `${prefix}seeds`, label: "seeds", group, kind: "text" });
+    const baseline = opts.vs && cells.some((c) => c.actor === opts.vs?.actor && c.critic === opts.vs?.critic)
+      ? opts.vs : null;
+
+    for (const cell of cells) {
+      const row = rowsByLabel.get(cell.label) ?? new Map<string, TableValue>([
+        ["actor", cell.actor], ["critic", cell.critic], ...axes.map((a): [string, TableValue] => [a, cell.axes[a] ?? ""]),
+      ]);
+      rowsByLabel.set(cell.label, row);
+      const counted = metrics.length ? cellMatrix(cell, metrics[0], opts.point).runs.length : 0;
+      row.set(`${prefix}seeds`, seedsText(cell, counted));
+    }
+    metrics.forEach((metric) => {
+      metricNotes.set(metric.short, metric.label);
+      for (const spec of statsFor(opts.stat, metric)) {
+        usedStats.add(spec.id);
+        const id = `${prefix}${metric.id}/${spec.id}`;
+        columns.push({ id, label: `${metric.short} ${spec.label}`, group, kind: "estimate" });
+        for (const cell of cells) {
+          const { runs, tasks, matrix } = cellMatrix(cell, metric, opts.point);
+          const partial = runs.length < cell.runs.length;
+          anyPartial ||= partial;
+          const value = tasks.length ? estimateOf(spec, matrix, opts, partial) : null;
+          rowsByLabel.get(cell.label)?.set(id, value);
+        }
+      }
+    });
+    if (baseline && metrics.length) {
+      anyPoi = true;
+      const metric = metrics[0];
+      const id = `${prefix}${metric.id}/poi_vs_${baseline.actor}_${baseline.critic}`;
+      columns.push({ id, label: `P(${metric.short} > ${baseline.actor}/${baseline.critic})`, group, kind: "estimate" });
+      for (const cell of cells) {
+        const other = cells.find((c) => c.actor === baseline.actor && c.critic === baseline.critic &&
+          axes.every((a) => (c.axes[a] ?? "") === (cell.axes[a] ?? "")));
+        const value = other && other !== cell ? poiEstimate(cell, other, metric, opts) : null;
+        rowsByLabel.get(cell.label)?.set(id, value);
+      }
+    }
+  }
+
+  const notes = [describePoint(opts.point), ...statNotes(opts, usedStats)];
+  notes.push(...[...metricNotes].map(([short, label]) => `${short} = ${label}`));
+  if (anyPoi && opts.vs) {
+    notes.push(`P(a > ${opts.vs.actor}/${opts.vs.critic}) = probability that a run of the row's cell beats a run of the baseline on a task (ties count half), averaged over tasks; interval from ${opts.reps ?? DEFAULT_POI_REPS} repetitions resampling both cells`);
+  }
+  if (anyPartial) notes.push(partialNote());
+  const rows = [...rowsByLabel.entries()].sort(([a], [b]) => a.localeCompare(b))
+    .map(([, row]) => columns.map((c) => row.get(c.id) ?? null));
+  return { title: `${sweeps.map((s) => s.name).join(" + ")}: ${STAT_TITLES[opts.stat]}`, columns, rows, notes };
+}
+
+function poiEstimate(cell: Cell, baseline: Cell, metric: Metric, opts: TableOptions): Estimate | null {
+  const x = cellMatrix(cell, metric, opts.point);
+  const y = cellMatrix(baseline, metric, opts.point);
+  const tasks = x.tasks.filter((t) => y.tasks.includes(t));
+  if (tasks.length === 0) return null;
+  const pick = (m: { tasks: string[]; matrix: number[][] }): number[][] =>
+    m.matrix.map((row) => tasks.map((t) => row[m.tasks.indexOf(t)]));
+  const xs = pick(x);
+  const ys = pick(y);
+  const ci = probabilityOfImprovementInterval(xs, ys, opts.reps ?? DEFAULT_POI_REPS, opts.seed);
+  const partial = x.runs.length < cell.runs.length || y.runs.length < baseline.runs.length;
+  return { value: probabilityOfImprovement(xs, ys), lo: ci.lo, hi: ci.hi, partial };
+}
+
+/** Tasks x cells: one row per (sweep, task), a column per metric, cell and statistic. */
+export function perTaskTable(sweeps: SweepRecord[], opts: TableOptions): TableModel {
+  const columns: Column[] = [
+    { id: "sweep", label: "sweep", group: null, kind: "text" },
+    { id: "task", label: "task", group: null, kind: "text" },
+  ];
+  const known = new Set<string>();
+  const rows: TableValue[][] = [];
+  const pending: Map<string, TableValue>[] = [];
+  const usedStats = new Set<string>();
+  let anyPartial = false;
+
+  for (const sweep of sweeps) {
+    const cells = cellsOf(sweep);
+    const taskRows = new Map<string, Map<string, TableValue>>();
+    for (const metric of headlineMetrics(sweep.runs)) {
+      for (const spec of statsFor(opts.stat, metric)) {
+        usedStats.add(spec.id);
+        for (const cell of cells) {
+          const id = `${metric.id}/${cell.label}/${spec.id}`;
+          if (!known.has(id)) {
+            known.add(id);
+            columns.push({ id, label: `${cell.label} ${spec.label}`, group: metric.short, kind: "estimate" });
+          }
+          const { runs, tasks, matrix } = cellMatrix(cell, metric, opts.point);
+          const partial = runs.length < cell.runs.length;
+          anyPartial ||= partial;
+          tasks.forEach((task, t) => {
+            const row = taskRows.get(task) ?? new Map<string, TableValue>([["sweep", sweep.name], ["task", task]]);
+            taskRows.set(task, row);
+            row.set(id, estimateOf(spec, matrix.map((r) => [r[t]]), opts, partial));
+          });
+        }
+      }
+    }
+    pending.push(...[...taskRows.keys()].sort().map((t) => taskRows.get(t) as Map<string, TableValue>));
+  }
+  // Metric groups must be contiguous for spanning headers: order columns by group.
+  const groups = [...new Set(columns.slice(2).map((c) => c.group))];
+  const ordered = [...columns.slice(0, 2), ...groups.flatMap((g) => columns.slice(2).filter((c) => c.group === g))];
+  for (const row of pending) rows.push(ordered.map((c) => row.get(c.id) ?? null));
+  const notes = [describePoint(opts.point), ...statNotes(opts, usedStats)];
+  if (anyPartial) notes.push(partialNote());
+  const title = `${sweeps.map((s) => s.name).join(" + ")} per task: ${STAT_TITLES[opts.stat]} over runs`;
+  return { title, columns: ordered, rows, notes };
+}
+
+export function buildTable(sweeps: SweepRecord[], opts: TableOptions): TableModel {
+  return opts.perTask ? perTaskTable(sweeps, opts) : aggregateTable(sweeps, opts);
+}

@@ -1,0 +1,256 @@
+// Tables from a fixture DB built by the store's own ingest: the "final" rule, partial
+// cells, --at-steps, --vs, several sweeps, per task, and all four formats.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { openStoreReadOnly } from "../src/store/db.js";
+import { collectSweeps } from "../src/report/collect.js";
+import type { SweepRecord } from "../src/report/model.js";
+import { renderTable } from "../src/report/render.js";
+import { buildTable, type Estimate, type TableModel, type TableOptions } from "../src/report/table.js";
+import { iqm } from "../src/report/stats.js";
+import { aggregatePanel, profilePanel } from "../src/report/curves.js";
+import { headlineMetrics } from "../src/report/model.js";
+import { tempDir } from "./helpers.js";
+import { buildStore, syntheticSweep, type FixtureSweep, type SyntheticSpec } from "./report-fixture.js";
+
+const LEVEL: Record<string, number> = { "dep/dep": 0.1, "dep/ind": 0.3, "ind/dep": 0.2, "ind/ind": 0.5 };
+const TASKS = ["pick", "push", "reach"];
+const STEPS = [500, 1000, 1500, 2000];
+
+/** Success grows linearly with steps; the last episode of a trial is 0.2 better. */
+const metaWorldLike: SyntheticSpec = {
+  name: "mw", benchmark: "ml45-mini", tasks: TASKS, seeds: 2, evalSteps: STEPS,
+  value: (actor, critic, seed, step, task) => {
+    const f = step / 2000;
+    const level = LEVEL[`${actor}/${critic}`];
+    return {
+      success: [level * f, level * f, (level + 0.2) * f],
+      return: [10 * level * f + seed + TASKS.indexOf(task), 10 * level * f + seed + TASKS.indexOf(task), 0],
+    };
+  },
+};
+
+const options = (over: Partial<TableOptions> = {}): TableOptions =>
+  ({ stat: "iqm", perTask: false, vs: null, point: { atSteps: null }, reps: 500, seed: 0, ...over });
+
+function collect(sweeps: FixtureSweep[], names: string[] = []): SweepRecord[] {
+  const { dir, cleanup } = tempDir("amago2-report-table-");
+  try {
+    buildStore(dir, sweeps);
+    const db = openStoreReadOnly(dir);
+    assert.ok(db);
+    try {
+      return collectSweeps(db, names);
+    } finally {
+      db.close();
+    }
+  } finally {
+    cleanup();
+  }
+}
+
+function asJson(table: TableModel): { columns: { id: string }[]; rows: Record<string, unknown>[]; notes: string[] } {
+  return JSON.parse(renderTable(table, "json"));
+}
+
+function rowOf(table: TableModel, cell: string): Record<string, unknown> {
+  const row = asJson(table).rows.find((r) => `${r.actor}/${r.critic}` === cell);
+  assert.ok(row, `no row for ${cell}`);
+  return row;
+}
+
+const est = (v: unknown): Estimate => v as Estimate;
+const near = (a: number, b: number): void => assert.ok(Math.abs(a - b) < 1e-12, `${a} != ${b}`);
+
+test("final = mean of the last 3 evaluations per task; all three ML45 headline columns", () => {
+  const table = buildTable(collect([syntheticSweep(metaWorldLike)]), options());
+  assert.deepEqual(asJson(table).columns.map((c) => c.id),
+    ["actor", "critic", "seeds", "success/iqm", "success_last/iqm", "return/iqm"]);
+  const meanFactor = (1000 + 1500 + 2000) / 3 / 2000; // the last three of four evaluations
+  for (const [cell, level] of Object.entries(LEVEL)) {
+    const row = rowOf(table, cell);
+    assert.equal(row.seeds, "2/2");
+    near(est(row["success/iqm"]).value, ((3 * level + 0.2) / 3) * meanFactor);
+    near(est(row["success_last/iqm"]).value, (level + 0.2) * meanFactor);
+    // Returns: per (seed, task) the mean over episodes of the final evals, then IQM over all.
+    const scores = [0, 1].map((seed) => TASKS.map((_, t) => ((10 * level * meanFactor + seed + t) * 2) / 3));
+    near(est(row["return/iqm"]).value, iqm(scores));
+    const r = est(row["return/iqm"]);
+    assert.ok((r.lo as number) <= r.value && r.value <= (r.hi as number));
+  }
+  assert.ok(table.notes.some((n) => n.includes("mean of its last 3 evaluations") && n.includes("only succeeded runs count")));
+});
+
+const partialSpec: SyntheticSpec = {
+  ...metaWorldLike,
+  name: "mw-partial",
+  status: (actor, critic, seed) => {
+    if (actor === "ind" && critic === "ind" && seed === 1) return { status: "running", stopAt: 1000 };
+    if (actor === "dep" && critic === "dep" && seed === 1) return { status: "failed" };
+    return { status: "succeeded" };
+  },
+};
+
+test("partial cells are marked, running runs reported, and never averaged as complete", () => {
+  const table = buildTable(collect([syntheticSweep(partialSpec)]), options());
+  const indInd = rowOf(table, "ind/ind");
+  assert.equal(indInd.seeds, "1/2 (1 running)");
+  assert.equal(est(indInd["success/iqm"]).partial, true);
+  assert.equal(rowOf(table, "dep/dep").seeds, "1/2 (1 failed)");
+  assert.equal(est(rowOf(table, "dep/ind")["success/iqm"]).partial, false);
+  // Only the finished seed: return IQM over seed 0 alone.
+  const meanFactor = 0.75;
+  near(est(indInd["return/iqm"]).value, iqm([TASKS.map((_, t) => ((5 * meanFactor + t) * 2) / 3)]));
+  const md = renderTable(table, "md");
+  assert.match(md, /\| ind \| ind \| 1\/2 \(1 running\) \| [0-9.]+ \[[0-9.]+, [0-9.]+\]† \|/);
+  assert.ok(table.notes.some((n) => n.startsWith("† = partial cell")));
+});
+
+test("--at-steps N uses evaluations up to N and counts every run that reached N", () => {
+  const table = buildTable(collect([syntheticSweep(partialSpec)]), options({ point: { atSteps: 1000 } }));
+  const indInd = rowOf(table, "ind/ind");
+  assert.equal(indInd.seeds, "2/2 (1 running)"); // the running run reached 1000 steps
+  near(est(indInd["success_last/iqm"]).value, (0.5 + 0.2) * ((500 + 1000) / 2 / 2000));
+  assert.ok(table.notes[0].includes("at 1000 env steps"));
+});
+
+test("--vs dep/dep adds P(X > baseline) with an interval; the baseline row has none", () => {
+  const table = buildTable(collect([syntheticSweep(metaWorldLike)]), options({ vs: { actor: "dep", critic: "dep" } }));
+  const id = "success/poi_vs_dep_dep";
+  assert.equal(rowOf(table, "dep/dep")[id], null);
+  // Every ind/ind success beats every dep/dep one on every task: P = 1 exactly.
+  assert.deepEqual(est(rowOf(table, "ind/ind")[id]), { value: 1, lo: 1, hi: 1, partial: false });
+  assert.ok(table.notes.some((n) => n.startsWith("P(a > dep/dep)")));
+});
+
+test("two sweeps side by side: one column group each, rows shared", () => {
+  const gymLike: SyntheticSpec = {
+    name: "gym", benchmark: "gym-mini", tasks: ["cartpole"], seeds: 1, evalSteps: [100, 200],
+    value: (actor, critic, _seed, step) => ({ return: [step * LEVEL[`${actor}/${critic}`]], success: null }),
+  };
+  const sweeps = collect([syntheticSweep(metaWorldLike), syntheticSweep(gymLike)], ["mw", "gym"]);
+  const table = buildTable(sweeps, options());
+  const ids = asJson(table).columns.map((c) => c.id);
+  assert.deepEqual(ids, ["actor", "critic", "mw/seeds", "mw/success/iqm", "mw/success_last/iqm", "mw/return/iqm",
+    "gym/seeds", "gym/return/iqm"]);
+  assert.equal(table.rows.length, 4);
+  near(est(rowOf(table, "ind/ind")["gym/return/iqm"]).value, (100 * 0.5 + 200 * 0.5) / 2);
+  assert.match(renderTable(table, "latex"), /\\multicolumn\{4\}\{c\}\{mw\} & \\multicolumn\{2\}\{c\}\{gym\}/);
+});
+
+test("with a normalised score (Atari) the score is the one headline column: raw returns do not aggregate", () => {
+  const atariLike: SyntheticSpec = {
+    name: "atari", benchmark: "atari", tasks: ["Pong", "Breakout"], seeds: 1, evalSteps: [100],
+    value: (actor, critic, _seed, _step, task) => ({ return: [task === "Pong" ? 20 : 300], success: null, score: [LEVEL[`${actor}/${critic}`]] }),
+  };
+  const table = buildTable(collect([syntheticSweep(atariLike)]), options({ stat: "all" }));
+  const ids = asJson(table).columns.map((c) => c.id);
+  assert.deepEqual(ids.filter((id) => id.startsWith("score/")), ["score/iqm", "score/mean", "score/median", "score/mean_std", "score/gap"]);
+  assert.ok(!ids.some((id) => id.startsWith("return/")));
+  near(est(rowOf(table, "ind/ind")["score/gap"]).value, 0.5);
+});
+
+test("another swept setting becomes a row axis", () => {
+  const spec: SyntheticSpec = { ...metaWorldLike, name: "mw-lr", seeds: 1, overrides: (actor) => ({ lr: actor === "dep" ? 0.001 : 0.0003 }) };
+  const table = buildTable(collect([syntheticSweep(spec)]), options());
+  const json = asJson(table);
+  assert.equal(json.columns[2].id, "lr");
+  assert.deepEqual(json.rows.map((r) => `${r.actor}/${r.critic} ${r.lr}`),
+    ["dep/dep 0.001", "dep/ind 0.001", "ind/dep 0.0003", "ind/ind 0.0003"]);
+});
+
+test("--stat all adds mean, median, mean +- std (ddof stated) and the optimality gap", () => {
+  const table = buildTable(collect([syntheticSweep(metaWorldLike)]), options({ stat: "all" }));
+  const ids = asJson(table).columns.map((c) => c.id);
+  for (const id of ["success/iqm", "success/mean", "success/median", "success/mean_std", "success/gap", "return/mean_std"]) {
+    assert.ok(ids.includes(id), `missing ${id}`);
+  }
+  assert.ok(!ids.includes("return/gap"), "the optimality gap needs a normalised metric");
+  assert.ok(table.notes.some((n) => n.includes("ddof = 1")));
+  assert.equal(est(rowOf(table, "ind/ind")["success/mean_std"]).std, 0); // identical seeds
+});
+
+test("--per-task: one row per task, one column per cell and metric", () => {
+  const table = buildTable(collect([syntheticSweep(metaWorldLike)]), options({ perTask: true }));
+  const json = asJson(table);
+  assert.deepEqual(json.rows.map((r) => r.task), TASKS);
+  const reach = json.rows[2];
+  near(est(reach["success_last/ind/ind/iqm"]).value, 0.7 * 0.75);
+  assert.match(renderTable(table, "md"), /\| success: ind\/ind IQM \|/);
+});
+
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let field = "";
+  let row: string[] = [];
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (ch === '"') quoted = false; else field += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ",") { row.push(field); field = ""; } else if (ch === "\n") { row.push(field); rows.push(row); row = []; field = ""; } else field += ch;
+  }
+  return rows;
+}
+
+test("CSV parses back to exactly the numbers the JSON carries", () => {
+  const table = buildTable(collect([syntheticSweep(partialSpec)]), options({ vs: { actor: "dep", critic: "dep" } }));
+  const [header, ...rows] = parseCsv(renderTable(table, "csv"));
+  const json = asJson(table);
+  assert.equal(rows.length, json.rows.length);
+  let compared = 0;
+  json.rows.forEach((jrow, r) => {
+    for (const [id, value] of Object.entries(jrow)) {
+      if (value === null || typeof value !== "object") {
+        assert.equal(rows[r][header.indexOf(id)], value === null ? "" : String(value));
+        continue;
+      }
+      const e = value as Estimate;
+      assert.equal(Number(rows[r][header.indexOf(id)]), e.value);
+      assert.equal(Number(rows[r][header.indexOf(`${id}_lo`)]), e.lo);
+      assert.equal(Number(rows[r][header.indexOf(`${id}_hi`)]), e.hi);
+      compared++;
+    }
+  });
+  assert.ok(compared >= 12);
+});
+
+test("LaTeX: balanced environments, booktabs rules, as many cells per row as columns", () => {
+  const table = buildTable(collect([syntheticSweep(partialSpec)]), options({ stat: "all", vs: { actor: "dep", critic: "dep" } }));
+  const tex = renderTable(table, "latex");
+  for (const env of ["table", "tabular"]) {
+    assert.equal((tex.match(new RegExp(`\\\\begin\\{${env}\\}`, "g")) ?? []).length, 1);
+    assert.equal((tex.match(new RegExp(`\\\\end\\{${env}\\}`, "g")) ?? []).length, 1);
+  }
+  assert.ok(tex.indexOf("\\toprule") < tex.indexOf("\\midrule") && tex.indexOf("\\midrule") < tex.indexOf("\\bottomrule"));
+  const body = tex.slice(tex.indexOf("\\midrule") + 8, tex.indexOf("\\bottomrule")).trim().split("\n");
+  assert.equal(body.length, 4);
+  for (const line of body) {
+    assert.equal(line.split(/(?<!\\)&/).length, table.columns.length, line);
+    assert.ok(line.endsWith("\\\\"));
+  }
+  // Braces balance once escaped ones are set aside; no raw special characters leak.
+  const braces = tex.replace(/\\[{}]/g, "");
+  assert.equal((braces.match(/\{/g) ?? []).length, (braces.match(/\}/g) ?? []).length);
+  assert.doesNotMatch(tex.replace(/\\_/g, ""), /_/);
+  assert.match(tex, /\$\^\\dagger\$/); // the partial mark survives as LaTeX
+});
+
+test("curves: one point per evaluation step; profile from 1 at tau = 0 down to 0 at tau = 1", () => {
+  const [sweep] = collect([syntheticSweep(metaWorldLike)]);
+  const [success] = headlineMetrics(sweep.runs);
+  const panel = aggregatePanel(sweep, success, { reps: 200, seed: 0 });
+  const indInd = panel.curves.find((c) => c.label === "ind/ind");
+  assert.ok(indInd);
+  assert.deepEqual(indInd.points.map((p) => p.step), STEPS);
+  near(indInd.points[3].value, (0.5 + 0.2 / 3) * 1); // the last evaluation alone, not the final mean
+  assert.deepEqual(indInd.points.map((p) => p.runs), [2, 2, 2, 2]);
+  const profile = profilePanel(sweep, success, { atSteps: null }, { reps: 200, seed: 0 });
+  for (const curve of profile.curves) {
+    assert.equal(curve.points[0].step, 0);
+    assert.equal(curve.points[0].value, 1);
+    assert.equal(curve.points.at(-1)?.step, 1);
+    assert.equal(curve.points.at(-1)?.value, 0);
+  }
+});
