@@ -1,0 +1,384 @@
+"""The AMAGO-2 agent and its learner (SPEC sections 1-2, docs/INTERFACES.md section 4).
+
+One update step, composed from ACTOR_LOSSES[cfg.actor] and CRITIC_LOSSES[cfg.critic]:
+encode the window once, evaluate the critic ensemble on the replay actions (training the
+encoder), build the TD targets from Polyak target heads on the online encoder output
+(no_grad, a random REDQ subset), and let the actor objective read the terms it needs.
+Every random draw of the update lives in an UpdateNoise, so the plain reference
+formulation (reference.py) can be compared exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from functools import cached_property
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from amago2.config import AgentConfig, TrainConfig
+from amago2.losses import (ACTOR_LOSSES, CRITIC_LOSSES, masked_mean, popart_new_stats,
+                           popart_preserve, popart_sigma, redq_reduce, symlog, symlog_bins,
+                           td_target)
+from amago2.nets.heads import (ActorHead, CriticEnsemble, categorical_probs, critic_forward,
+                               project_state, tanh_gaussian_log_prob, tanh_gaussian_params,
+                               tanh_gaussian_sample)
+from amago2.nets.timestep import TimestepEncoder
+from amago2.nets.transformer import KVCache, TrajectoryEncoder
+
+FLOAT_KEYS = ("prev_action", "prev_reward", "action", "reward", "done", "mask")
+
+
+def loss_precision(x: Tensor) -> Tensor:
+    """Losses run in fp32 (or wider): undo bf16 autocast outputs, keep fp32/fp64 as they are."""
+    return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
+
+
+@dataclass
+class UpdateNoise:
+    """All randomness of one update (shapes for G gammas, N steps, A action dims, K samples)."""
+
+    redq: Tensor
+    """(S,) indices of the target critics that form the TD target."""
+    target: Tensor | None = None
+    """(G, N, A) standard normal draws for a' ~ target policy (continuous only)."""
+    policy: Tensor | None = None
+    """(G, N, A) draws for the Dep actor's reparameterised sample (continuous only)."""
+    baseline: Tensor | None = None
+    """(K, G, N, A) draws for the Ind actor's advantage baseline (continuous only)."""
+
+
+@dataclass
+class ActingState:
+    cache: KVCache
+
+
+class Agent(nn.Module):
+    def __init__(self, cfg: AgentConfig, observation_space: gym.spaces.Dict, action_space: gym.Space):
+        super().__init__()
+        self.cfg = cfg
+        self.discrete = isinstance(action_space, gym.spaces.Discrete)
+        self.action_dim = int(action_space.n) if self.discrete else int(action_space.shape[0])
+        self.critic_objective = CRITIC_LOSSES[cfg.critic]
+        self.actor_objective = ACTOR_LOSSES[cfg.actor]
+        g = len(cfg.gammas)
+        self.tstep = TimestepEncoder(observation_space, self.action_dim, cfg.tstep_hidden, cfg.tstep_dim)
+        self.traj = TrajectoryEncoder(cfg.tstep_dim, cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.n_layers,
+                                      cfg.dropout, cfg.max_seq_len)
+        actor_outputs = self.action_dim if self.discrete else 2 * self.action_dim
+        self.actor = ActorHead(cfg.d_model, cfg.head_hidden, g, actor_outputs)
+        per_value = self.critic_objective.outputs_per_value(cfg.num_bins)
+        self.critics = CriticEnsemble(cfg.d_model, cfg.head_hidden, cfg.n_critics, g,
+                                      0 if self.discrete else self.action_dim,
+                                      per_value * (self.action_dim if self.discrete else 1),
+                                      per_gamma_outputs=cfg.critic == "dep")
+        self.target_actor = copy.deepcopy(self.actor).requires_grad_(False)
+        self.target_critics = copy.deepcopy(self.critics).requires_grad_(False)
+        gammas = torch.tensor(cfg.gammas, dtype=torch.float64)
+        self.register_buffer("gammas", gammas.float())
+        self.register_buffer("gamma_feat", symlog(1.0 / (1.0 - gammas)).float())
+        self.register_buffer("bins", symlog_bins(cfg.num_bins, cfg.bin_limit))
+        self.register_buffer("popart_mu", torch.zeros(g))
+        self.register_buffer("popart_nu", torch.full((g,), cfg.popart_init_nu))
+
+    # ------------------------------------------------------------ shared pieces
+
+    @property
+    def device(self) -> torch.device:
+        return self.gammas.device
+
+    def _autocast(self):
+        """bf16 autocast on CUDA only; CPU stays fp32 (lower precision would change results)."""
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+
+    def prepare_batch(self, batch: dict) -> dict:
+        """Move a replay batch to the agent's device; float arrays take the parameters' dtype."""
+        dtype = self.gammas.dtype
+        out = {k: torch.as_tensor(v).to(self.device, non_blocking=True) for k, v in batch.items() if k != "obs"}
+        for k in FLOAT_KEYS:
+            out[k] = out[k].to(dtype)
+        out["obs"] = {k: torch.as_tensor(v).to(self.device, non_blocking=True) for k, v in batch["obs"].items()}
+        out["obs"]["vec"] = out["obs"]["vec"].to(dtype)
+        return out
+
+    def encode(self, batch: dict, attn_mask: Tensor | None = None) -> Tensor:
+        """Encoder output (B, L+1, d_model) at every observation of the window."""
+        emb = self.tstep(batch["obs"], batch["prev_action"], batch["prev_reward"])
+        return self.traj(emb, batch["time"], attn_mask)
+
+    def popart_stats(self) -> tuple[Tensor, Tensor]:
+        return self.popart_mu, popart_sigma(self.popart_mu, self.popart_nu)
+
+    def values(self, out: Tensor) -> Tensor:
+        """Unnormalised scalar Q: ensemble outputs (C, G, N[, nA], P) -> (C, G, N[, nA])."""
+        mu, sigma = self.popart_stats()
+        flat = out.reshape(*out.shape[:2], -1, out.shape[-1])
+        return self.critic_objective.value(flat, mu, sigma, self.bins).view(out.shape[:-1])
+
+    def normalized(self, out: Tensor) -> Tensor:
+        """PopArt-normalised Q (the Dep actor's scale), shapes as values()."""
+        mu, sigma = self.popart_stats()
+        flat = out.reshape(*out.shape[:2], -1, out.shape[-1])
+        return self.critic_objective.normalized(flat, mu, sigma, self.bins).view(out.shape[:-1])
+
+    def sample_noise(self, batch: dict) -> UpdateNoise:
+        b, l = batch["action"].shape[:2]
+        cfg, dev, dtype = self.cfg, self.device, self.gammas.dtype
+        redq = torch.randperm(cfg.n_critics, device=dev)[: cfg.redq_subset]
+        if self.discrete:
+            return UpdateNoise(redq=redq)
+        shape = (len(cfg.gammas), b * l, self.action_dim)
+        return UpdateNoise(
+            redq=redq,
+            target=torch.randn(shape, device=dev, dtype=dtype),
+            policy=torch.randn(shape, device=dev, dtype=dtype) if cfg.actor == "dep" else None,
+            baseline=torch.randn((cfg.adv_samples, *shape), device=dev, dtype=dtype) if cfg.actor == "ind" else None,
+        )
+
+    # ------------------------------------------------------------ the update's losses
+
+    def loss(self, batch: dict, noise: UpdateNoise) -> tuple[Tensor, dict]:
+        """actor_loss + critic_loss_weight * critic_loss, and {metrics, y, mask, actor_loss,
+        critic_loss} (the two losses keep their graphs; tests differentiate them apart)."""
+        cfg = self.cfg
+        b, l, a = batch["action"].shape
+        n = b * l
+        mask = batch["mask"].reshape(n)
+        action = batch["action"].reshape(n, a)
+        mu, sigma = self.popart_stats()
+        with self._autocast():
+            s = self.encode(batch)
+            s_cur = s[:, :-1].reshape(n, -1)
+            s_next = s[:, 1:].reshape(n, -1).detach()
+            policy_raw = loss_precision(self.actor(s_cur).transpose(0, 1))          # (G, N, P)
+            online = self.critics.params()
+            state_proj = project_state(online, s_cur)                        # (C, N, H)
+            q_out = loss_precision(critic_forward(online, state_proj, self.gamma_feat,
+                                                  None if self.discrete else action))  # (C, G, N, P)
+            with torch.no_grad():
+                y = self._td_target(batch, s_next, noise, n)                 # (G, N)
+        if self.discrete:
+            q_out = q_out.unflatten(-1, (self.action_dim, -1))                  # (C, G, N, nA, P')
+            index = action.argmax(-1).view(1, 1, n, 1, 1).expand(*q_out.shape[:3], 1, q_out.shape[-1])
+            q_replay_out = q_out.gather(3, index).squeeze(3)
+        else:
+            q_replay_out = q_out
+        critic_loss = self.critic_objective.loss(q_replay_out, y, mu, sigma, self.bins, mask)
+        terms = _ActorTerms(self, policy_raw, q_out, q_replay_out, state_proj, action, noise, mask)
+        actor_loss = self.actor_objective.loss(terms)
+        total = actor_loss + cfg.critic_loss_weight * critic_loss
+        metrics = {"losses/actor": actor_loss.detach(), "losses/critic": critic_loss.detach(),
+                   "q/mean": masked_mean(terms.q_replay.mean(0), mask),
+                   "popart/mu_last": mu[-1].clone(), "popart/sigma_last": sigma[-1].clone()}
+        if "advantage" in terms.__dict__:
+            metrics["actor/filter_frac"] = masked_mean((terms.advantage > 0).to(mask.dtype), mask)
+        return total, {"metrics": metrics, "y": y, "mask": mask,
+                       "actor_loss": actor_loss, "critic_loss": critic_loss}
+
+    def _td_target(self, batch: dict, s_next: Tensor, noise: UpdateNoise, n: int) -> Tensor:
+        """y (G, N) from the REDQ subset of target critics at a' ~ target policy (no_grad)."""
+        target = self.target_critics.params(index=noise.redq)
+        proj = project_state(target, s_next)
+        next_raw = loss_precision(self.target_actor(s_next).transpose(0, 1))
+        if self.discrete:
+            probs = categorical_probs(next_raw, self.cfg.prob_min, self.cfg.prob_max)  # (G, N, nA)
+            out = loss_precision(critic_forward(target, proj, self.gamma_feat, None))
+            values = self.values(out.unflatten(-1, (self.action_dim, -1)))             # (S, G, N, nA)
+            # Exact expectation over a' of the reduced target (same as sampling a', in mean).
+            q_next = (redq_reduce(values, self.actor_objective.target_reduction) * probs).sum(-1)
+        else:
+            mean, log_std = tanh_gaussian_params(next_raw, self.cfg.log_std_min, self.cfg.log_std_max)
+            a_next = tanh_gaussian_sample(mean, log_std, noise.target)
+            values = self.values(loss_precision(critic_forward(target, proj, self.gamma_feat, a_next.to(proj.dtype))))
+            q_next = redq_reduce(values, self.actor_objective.target_reduction)
+        return td_target(batch["reward"].reshape(n), batch["done"].reshape(n), self.gammas, q_next,
+                         self.cfg.reward_multiplier)
+
+    # ------------------------------------------------------------ acting
+
+    def init_acting(self, num_actors: int) -> ActingState:
+        dtype = torch.bfloat16 if self.device.type == "cuda" else self.gammas.dtype
+        return ActingState(self.traj.init_cache(num_actors, self.device, dtype))
+
+    def reset_acting(self, state: ActingState, which) -> None:
+        """Forget the memory of the actors whose trial ended: which (N,) bool."""
+        state.cache.count[torch.as_tensor(which, device=self.device)] = 0
+
+    @torch.no_grad()
+    def act(self, state: ActingState, obs: dict, prev_action, prev_reward, time, sample: bool = True) -> Tensor:
+        """One step for N actors with the last gamma's policy -> actions (N, A) float32 on CPU
+        in the batch format (one-hot if discrete). env_actions() converts them for the env."""
+        was_training = self.training
+        self.train(False)
+        dtype = self.gammas.dtype
+        obs_t = {k: torch.as_tensor(v, device=self.device) for k, v in obs.items()}
+        obs_t["vec"] = obs_t["vec"].to(dtype)
+        prev_action = torch.as_tensor(prev_action, device=self.device, dtype=dtype)
+        prev_reward = torch.as_tensor(prev_reward, device=self.device, dtype=dtype).reshape(-1, 1)
+        time = torch.as_tensor(time, device=self.device, dtype=torch.long).reshape(-1)
+        with self._autocast():
+            emb = self.tstep(obs_t, prev_action, prev_reward)
+            h = self.traj.step(emb, time, state.cache)
+            raw = loss_precision(self.actor(h)[:, -1])
+        self.train(was_training)
+        if self.discrete:
+            probs = categorical_probs(raw, self.cfg.prob_min, self.cfg.prob_max)
+            choice = torch.multinomial(probs, 1)[:, 0] if sample else probs.argmax(-1)
+            actions = torch.nn.functional.one_hot(choice, self.action_dim).to(torch.float32)
+        else:
+            mean, log_std = tanh_gaussian_params(raw, self.cfg.log_std_min, self.cfg.log_std_max)
+            eps = torch.randn_like(mean) if sample else torch.zeros_like(mean)
+            actions = tanh_gaussian_sample(mean, log_std, eps).to(torch.float32)
+        return actions.cpu()
+
+    def env_actions(self, actions: Tensor) -> np.ndarray:
+        """Batch-format actions (N, A) -> what the env takes: int64 (N,) or float32 (N, A)."""
+        return actions.argmax(-1).numpy() if self.discrete else actions.numpy()
+
+
+class _ActorTerms:
+    """The quantities actor objectives read, each computed only when first asked for."""
+
+    def __init__(self, agent: Agent, policy_raw, q_out, q_replay_out, state_proj, action, noise, mask):
+        self.agent, self.policy_raw, self.q_out, self.q_replay_out = agent, policy_raw, q_out, q_replay_out
+        self.state_proj, self.action, self.noise, self.mask = state_proj, action, noise, mask
+        cfg = agent.cfg
+        if agent.discrete:
+            self.probs = categorical_probs(policy_raw, cfg.prob_min, cfg.prob_max)   # (G, N, nA)
+        else:
+            self.mean, self.log_std = tanh_gaussian_params(policy_raw, cfg.log_std_min, cfg.log_std_max)
+
+    @cached_property
+    def q_replay(self) -> Tensor:
+        """Unnormalised Q(h, a_t) (C, G, N); the critic loss's outputs, detached."""
+        return self.agent.values(self.q_replay_out.detach())
+
+    @cached_property
+    def log_prob_replay(self) -> Tensor:
+        """log pi_g(a_t | h) (G, N), with gradient to the actor and the encoder."""
+        if self.agent.discrete:
+            index = self.action.argmax(-1).view(1, -1, 1).expand(self.probs.shape[0], -1, 1)
+            return self.probs.gather(-1, index).squeeze(-1).log()
+        return tanh_gaussian_log_prob(self.mean, self.log_std, self.action)
+
+    @cached_property
+    def advantage(self) -> Tensor:
+        """mean_c Q_c(h, a_t) - mean_c E_pi Q_c(h, a) (G, N), no gradient."""
+        agent = self.agent
+        with torch.no_grad():
+            if agent.discrete:
+                q_all = agent.values(self.q_out.detach()).mean(0)                  # (G, N, nA)
+                baseline = (q_all * self.probs.detach()).sum(-1)
+            else:
+                frozen = agent.critics.params(detach=True)
+                proj = self.state_proj.detach()
+                baseline = torch.zeros_like(self.q_replay[0])
+                mean, log_std = self.mean.detach(), self.log_std.detach()
+                # One sample at a time: never holds K copies of the hidden activations.
+                for eps in self.noise.baseline:
+                    sample = tanh_gaussian_sample(mean, log_std, eps).to(proj.dtype)
+                    with agent._autocast():
+                        out = loss_precision(critic_forward(frozen, proj, agent.gamma_feat, sample))
+                    baseline += agent.values(out).mean(0)
+                baseline /= self.noise.baseline.shape[0]
+            return self.q_replay.mean(0) - baseline
+
+    @cached_property
+    def q_policy_norm(self) -> Tensor:
+        """min_c of the PopArt-normalised Q(h, a ~ pi) (G, N) through frozen critics on the
+        detached encoder output: the gradient reaches only the policy."""
+        agent = self.agent
+        if agent.discrete:
+            q_all = agent.normalized(self.q_out.detach()).min(0).values            # (G, N, nA)
+            return (q_all * self.probs).sum(-1)
+        sample = tanh_gaussian_sample(self.mean, self.log_std, self.noise.policy)
+        frozen = agent.critics.params(detach=True)
+        proj = self.state_proj.detach()
+        with agent._autocast():
+            out = loss_precision(critic_forward(frozen, proj, agent.gamma_feat, sample.to(proj.dtype)))
+        return agent.normalized(out).min(0).values
+
+
+class Learner:
+    """AdamW with linear warmup and grad-norm clipping, then PopArt, input norm and Polyak
+    updates: everything that changes the agent's weights or statistics."""
+
+    def __init__(self, agent: Agent, cfg: TrainConfig):
+        self.agent, self.cfg = agent, cfg
+        self.params = [p for name, p in agent.named_parameters() if not name.startswith("target_")]
+        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                           fused=True)  # one kernel per step on CPU and CUDA
+        warmup = max(1, cfg.warmup_updates)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        self.updates = 0
+
+    def update(self, batch: dict) -> dict[str, Tensor]:
+        """One gradient step on a replay batch (docs/INTERFACES.md section 4)."""
+        agent = self.agent
+        agent.train()
+        batch = agent.prepare_batch(batch)
+        total, aux = agent.loss(batch, agent.sample_noise(batch))
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        grad_norm = nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        with torch.no_grad():
+            self._update_popart(aux["y"], aux["mask"])
+            self._update_input_norm(batch)
+            self._polyak()
+        self.updates += 1
+        metrics = aux["metrics"]
+        metrics["grad/norm"] = grad_norm.detach()
+        metrics["lr"] = torch.tensor(self.scheduler.get_last_lr()[0])
+        return metrics
+
+    def _update_popart(self, y: Tensor, mask: Tensor) -> None:
+        """Move the per-gamma statistics towards the new targets; for the Dep critic also
+        rescale the online and target output layers so sigma * out + mu is unchanged.
+
+        Deviation (named in the report): the statistics move after the optimiser step, so the
+        loss of an update uses the statistics before it (the PopArt paper moves them first).
+        The difference is O(beta) = 5e-4 per step, and it keeps Agent.loss free of side
+        effects, which the same-mathematics test relies on."""
+        agent = self.agent
+        mu, sigma = agent.popart_stats()
+        new_mu, new_nu = popart_new_stats(mu, agent.popart_nu, y.to(mu.dtype), mask.to(mu.dtype),
+                                          agent.cfg.popart_beta)
+        new_sigma = popart_sigma(new_mu, new_nu)
+        if agent.cfg.critic == "dep":
+            for critics in (agent.critics, agent.target_critics):
+                w, b = popart_preserve(critics.w_out, critics.b_out, mu, sigma, new_mu, new_sigma)
+                critics.w_out.copy_(w)
+                critics.b_out.copy_(b)
+        agent.popart_mu.copy_(new_mu)
+        agent.popart_nu.copy_(new_nu)
+
+    def _update_input_norm(self, batch: dict) -> None:
+        """Fold the window's real observations into the running input statistics. Observation
+        t is real if step t or step t-1 is (the last one follows the last real step)."""
+        mask = batch["mask"][..., 0] > 0
+        pad = torch.zeros_like(mask[:, :1])
+        real = torch.cat((mask, pad), 1) | torch.cat((pad, mask), 1)
+        features = self.agent.tstep.norm_input(batch["obs"], batch["prev_reward"])
+        self.agent.tstep.vec_norm.update(features.flatten(0, 1), real.flatten())
+
+    def _polyak(self) -> None:
+        agent, tau = self.agent, self.agent.cfg.tau
+        for target, online in ((agent.target_actor, agent.actor), (agent.target_critics, agent.critics)):
+            t_params, o_params = list(target.parameters()), list(online.parameters())
+            torch._foreach_lerp_(t_params, o_params, tau)
+
+    def state_dict(self) -> dict:
+        return {"agent": self.agent.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.agent.load_state_dict(state["agent"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.updates = state["updates"]

@@ -1,0 +1,158 @@
+"""Actor and critic heads (SPEC 1.3): MLPs (2 x head_hidden, leaky ReLU) on the encoder output.
+
+The actor is one MLP whose last layer holds one policy per gamma. The critic ensemble keeps
+its C critics' weights stacked, so the whole ensemble runs as a few batched matmuls, and
+splits each critic's first layer W1 [s; g; a] into W_s s + W_g g + W_a a: the state is
+projected once per critic and reused for every gamma and every action sample (identical
+mathematics to the concatenated input, far fewer FLOPs).
+
+The Dep critic gives each (critic, gamma) pair its own output layer: PopArt's per-gamma
+output-preserving rescale must fold into the weights, which a layer shared across gammas
+(gamma being an input) cannot do. SPEC 1.3 leaves the output layer open; the Ind critic
+keeps one output layer per critic, shared across gammas.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def _uniform(shape, fan_in: int) -> nn.Parameter:
+    bound = 1.0 / math.sqrt(fan_in)
+    return nn.Parameter(torch.empty(shape).uniform_(-bound, bound))
+
+
+# ---------------------------------------------------------------- actor
+
+
+class ActorHead(nn.Module):
+    """s (..., d) -> per-gamma distribution parameters (..., G, P): P = n actions (logits)
+    for discrete, 2 x action_dim (mean, raw log-std) for continuous."""
+
+    def __init__(self, d_in: int, hidden: int, n_gammas: int, outputs: int):
+        super().__init__()
+        self.n_gammas, self.outputs = n_gammas, outputs
+        self.net = nn.Sequential(nn.Linear(d_in, hidden), nn.LeakyReLU(), nn.Linear(hidden, hidden),
+                                 nn.LeakyReLU(), nn.Linear(hidden, n_gammas * outputs))
+
+    def forward(self, s: Tensor) -> Tensor:
+        return self.net(s).unflatten(-1, (self.n_gammas, self.outputs))
+
+
+def categorical_probs(logits: Tensor, prob_min: float, prob_max: float) -> Tensor:
+    """Softmax probabilities clipped to [prob_min, prob_max] and renormalised."""
+    probs = torch.softmax(logits, dim=-1).clamp(prob_min, prob_max)
+    return probs / probs.sum(-1, keepdim=True)
+
+
+def tanh_gaussian_params(raw: Tensor, log_std_min: float, log_std_max: float):
+    """raw (..., 2A) -> mean (..., A), log_std (..., A) smoothly bounded to [min, max]."""
+    mean, raw_log_std = raw.chunk(2, dim=-1)
+    log_std = log_std_min + 0.5 * (log_std_max - log_std_min) * (torch.tanh(raw_log_std) + 1)
+    return mean, log_std
+
+
+ACTION_EDGE = 1e-6
+"""Replay actions are clamped to [-1 + edge, 1 - edge] before atanh (finite log-probs)."""
+
+
+def tanh_gaussian_log_prob(mean: Tensor, log_std: Tensor, action: Tensor) -> Tensor:
+    """log pi(action) for action = tanh(u), u ~ N(mean, std): (..., A) -> (...)."""
+    a = action.clamp(-1 + ACTION_EDGE, 1 - ACTION_EDGE)
+    u = torch.atanh(a)
+    z = (u - mean) * torch.exp(-log_std)
+    normal = -0.5 * z.square() - log_std - 0.5 * math.log(2 * math.pi)
+    # log(1 - tanh(u)^2) written in a form that is stable for large |u|.
+    log_det = 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))
+    return (normal - log_det).sum(-1)
+
+
+def tanh_gaussian_sample(mean: Tensor, log_std: Tensor, eps: Tensor) -> Tensor:
+    """Reparameterised sample tanh(mean + std * eps); eps broadcasts over leading dims."""
+    return torch.tanh(mean + log_std.exp() * eps)
+
+
+# ---------------------------------------------------------------- critic ensemble
+
+
+class CriticParams(NamedTuple):
+    w_state: Tensor   # (C, D, H)
+    w_gamma: Tensor   # (C, 1, H)
+    w_action: Tensor | None  # (C, A, H); None for discrete critics
+    b1: Tensor        # (C, H)
+    w2: Tensor        # (C, H, H)
+    b2: Tensor        # (C, H)
+    w_out: Tensor     # (C, G, H, P) per-gamma output layers, or (C, 1, H, P) shared
+    b_out: Tensor     # (C, G, P) or (C, 1, P)
+
+
+class CriticEnsemble(nn.Module):
+    """C critics for G gammas. Continuous: Q(s, g, a) -> P outputs (1 scalar or B bins).
+    Discrete: Q(s, g) -> P = n_actions x (1 or B) outputs."""
+
+    def __init__(self, d_state: int, hidden: int, n_critics: int, n_gammas: int,
+                 action_dim: int, outputs: int, per_gamma_outputs: bool):
+        super().__init__()
+        c, h = n_critics, hidden
+        fan_in = d_state + 1 + action_dim
+        self.w_state = _uniform((c, d_state, h), fan_in)
+        self.w_gamma = _uniform((c, 1, h), fan_in)
+        self.w_action = _uniform((c, action_dim, h), fan_in) if action_dim else None
+        self.b1 = _uniform((c, h), fan_in)
+        self.w2 = _uniform((c, h, h), h)
+        self.b2 = _uniform((c, h), h)
+        output_layers = n_gammas if per_gamma_outputs else 1
+        self.w_out = _uniform((c, output_layers, h, outputs), h)
+        self.b_out = _uniform((c, output_layers, outputs), h)
+
+    def params(self, detach: bool = False, index: Tensor | None = None) -> CriticParams:
+        """The stacked weights, optionally detached (a frozen copy that still passes gradient
+        to its inputs) and/or restricted to the critics in `index`."""
+        def pick(p):
+            if p is None:
+                return None
+            p = p.detach() if detach else p
+            return p if index is None else p.index_select(0, index)
+        return CriticParams(*(pick(p) for p in (self.w_state, self.w_gamma, self.w_action, self.b1,
+                                                 self.w2, self.b2, self.w_out, self.b_out)))
+
+
+def project_state(p: CriticParams, s: Tensor) -> Tensor:
+    """Each critic's first-layer state term plus bias: s (N, D) -> (C, N, H)."""
+    return torch.matmul(s, p.w_state) + p.b1[:, None, :]
+
+
+def critic_forward(p: CriticParams, state_proj: Tensor, gamma_feat: Tensor,
+                   action: Tensor | None) -> Tensor:
+    """Ensemble outputs (C, G, N, P).
+
+    state_proj (C, N, H) from project_state; gamma_feat (G,) = symlog(1 / (1 - gamma));
+    action: (G, N, A) one action per gamma, (N, A) shared by all gammas, or None (discrete).
+    """
+    c, n, h = state_proj.shape
+    g = gamma_feat.shape[0]
+    gamma_term = gamma_feat.to(state_proj.dtype)[None, :, None] * p.w_gamma  # (C, G, H)
+    # Each branch writes the (C, G, N, H) first-layer activation once, then edits it in
+    # place: these passes over the largest tensor of the update dominate its elementwise cost.
+    if action is None:
+        hidden = state_proj[:, None] + gamma_term[:, :, None]
+    elif action.dim() == 2:
+        hidden = (state_proj + torch.matmul(action, p.w_action))[:, None] + gamma_term[:, :, None]
+    else:
+        hidden = torch.matmul(action, p.w_action[:, None])                 # (C, G, N, H)
+        hidden += state_proj[:, None]
+        hidden += gamma_term[:, :, None]
+    hidden = F.leaky_relu_(hidden)
+    hidden = torch.baddbmm(p.b2[:, None, :], hidden.view(c, g * n, h), p.w2)
+    hidden = F.leaky_relu_(hidden)
+    if p.w_out.shape[1] == 1:  # one output layer per critic, all gammas in one matmul
+        out = torch.baddbmm(p.b_out, hidden, p.w_out[:, 0])
+    else:                      # one output layer per (critic, gamma)
+        out = torch.baddbmm(p.b_out.reshape(c * g, 1, -1), hidden.view(c * g, n, h),
+                            p.w_out.reshape(c * g, h, -1))
+    return out.view(c, g, n, -1)

@@ -1,0 +1,179 @@
+"""The update's losses written plainly, for clarity rather than speed (tests only).
+
+Loops over gammas, critics, action samples and discrete actions; each critic is an
+ordinary MLP on the concatenated input [state, symlog(1 / (1 - gamma)), action]; the
+two-hot target is built densely with a triangle kernel; log-probabilities come from
+torch.distributions. The optimised update in agent.py must match this in float64
+(tests/test_same_math.py). It shares the networks' parameters and the trajectory encoder,
+whose attention is the same either way.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from amago2.agent import Agent, UpdateNoise
+
+
+def _masked_average(x: Tensor, mask: Tensor) -> Tensor:
+    return (x * mask).sum() / mask.sum()
+
+
+def _critic(agent: Agent, target: bool, c: int, g: int, state: Tensor, action: Tensor | None,
+            frozen: bool = False) -> Tensor:
+    """Critic c's raw outputs for gamma g: state (N, D), action (N, A) -> (N, P)."""
+    net = agent.target_critics if target else agent.critics
+    w = [net.w_state[c], net.w_gamma[c]] + ([net.w_action[c]] if action is not None else [])
+    w1 = torch.cat(w, dim=0)
+    gamma_col = torch.full((state.shape[0], 1), float(agent.gamma_feat[g]), dtype=state.dtype)
+    x = torch.cat([state, gamma_col] + ([action] if action is not None else []), dim=-1)
+    layer = g if net.w_out.shape[1] > 1 else 0  # per-gamma (Dep) or shared (Ind) output layer
+    params = [w1, net.b1[c], net.w2[c], net.b2[c], net.w_out[c, layer], net.b_out[c, layer]]
+    if frozen:
+        params = [p.detach() for p in params]
+    w1, b1, w2, b2, w_out, b_out = params
+    h = F.leaky_relu(x @ w1 + b1)
+    h = F.leaky_relu(h @ w2 + b2)
+    return h @ w_out + b_out
+
+
+def _stats(agent: Agent, g: int):
+    mu = agent.popart_mu[g]
+    return mu, torch.sqrt(torch.clamp(agent.popart_nu[g] - mu * mu, min=1e-8))
+
+
+def _value(agent: Agent, g: int, out: Tensor) -> Tensor:
+    """Unnormalised scalar from one value's outputs (..., P)."""
+    if agent.cfg.critic == "dep":
+        mu, sigma = _stats(agent, g)
+        return out[..., 0] * sigma + mu
+    expected = (torch.softmax(out, -1) * agent.bins).sum(-1)
+    return torch.sign(expected) * (torch.exp(expected.abs()) - 1)
+
+
+def _normalized(agent: Agent, g: int, out: Tensor) -> Tensor:
+    if agent.cfg.critic == "dep":
+        return out[..., 0]
+    mu, sigma = _stats(agent, g)
+    return (_value(agent, g, out) - mu) / sigma
+
+
+def _per_action(agent: Agent, out: Tensor) -> Tensor:
+    """Discrete critic outputs (N, nA * P) -> (N, nA, P)."""
+    return out.view(out.shape[0], agent.action_dim, -1)
+
+
+def _dense_two_hot(agent: Agent, y: Tensor) -> Tensor:
+    bins = agent.bins
+    # The bins are evenly spaced; rebuild the grid from its ends so that float32 rounding
+    # of the stored centres does not leak into the comparison.
+    width = (bins[-1] - bins[0]) / (bins.shape[0] - 1)
+    grid = bins[0] + width * torch.arange(bins.shape[0], dtype=bins.dtype)
+    x = torch.sign(y) * torch.log(1 + y.abs())
+    x = x.clamp(float(bins[0]), float(bins[-1]))
+    return torch.clamp(1 - (x[:, None] - grid[None, :]).abs() / width, min=0)
+
+
+def _policy(agent: Agent, raw: Tensor):
+    """raw (N, P) for one gamma -> (probs) or (mean, std)."""
+    cfg = agent.cfg
+    if agent.discrete:
+        probs = torch.softmax(raw, -1).clamp(cfg.prob_min, cfg.prob_max)
+        return probs / probs.sum(-1, keepdim=True)
+    a = agent.action_dim
+    mean, raw_log_std = raw[:, :a], raw[:, a:]
+    log_std = cfg.log_std_min + (cfg.log_std_max - cfg.log_std_min) * torch.sigmoid(2 * raw_log_std)
+    return mean, log_std.exp()
+
+
+def reference_losses(agent: Agent, batch: dict, noise: UpdateNoise) -> dict[str, Tensor]:
+    cfg = agent.cfg
+    b, l, a = batch["action"].shape
+    n = b * l
+    mask = batch["mask"].reshape(n)
+    action = batch["action"].reshape(n, a)
+    reward, done = batch["reward"].reshape(n), batch["done"].reshape(n)
+    s = agent.encode(batch)
+    s_cur = s[:, :-1].reshape(n, -1)
+    s_next = s[:, 1:].reshape(n, -1).detach()
+    s_frozen = s_cur.detach()
+    policy_raw = agent.actor(s_cur)
+    target_raw = agent.target_actor(s_next)
+    reduce_min = cfg.actor == "dep"
+    discrete_index = action.argmax(-1)
+    critic_terms, actor_terms = [], []
+    for g in range(len(cfg.gammas)):
+        gamma = agent.gammas[g]  # the agent's stored (float32-rounded) discount
+        # TD target from the chosen subset of target critics.
+        with torch.no_grad():
+            if agent.discrete:
+                probs_next = _policy(agent, target_raw[:, g])
+                per_critic = torch.stack([_value(agent, g, _per_action(agent, _critic(agent, True, int(c), g, s_next, None)))
+                                          for c in noise.redq])                      # (S, N, nA)
+                reduced = per_critic.min(0).values if reduce_min else per_critic.mean(0)
+                q_next = (probs_next * reduced).sum(-1)
+            else:
+                mean, std = _policy(agent, target_raw[:, g])
+                a_next = torch.tanh(mean + std * noise.target[g])
+                per_critic = torch.stack([_value(agent, g, _critic(agent, True, int(c), g, s_next, a_next))
+                                          for c in noise.redq])
+                q_next = per_critic.min(0).values if reduce_min else per_critic.mean(0)
+            y = reward * cfg.reward_multiplier + gamma * (1 - done) * q_next
+        # Critic loss, each critic separately.
+        replay_values = []
+        for c in range(cfg.n_critics):
+            out = _critic(agent, False, c, g, s_cur, None if agent.discrete else action)
+            if agent.discrete:
+                out = _per_action(agent, out)[torch.arange(n), discrete_index]
+            replay_values.append(_value(agent, g, out.detach()))
+            if cfg.critic == "dep":
+                mu, sigma = _stats(agent, g)
+                per_step = (out[:, 0] - (y - mu) / sigma) ** 2
+            else:
+                per_step = -(_dense_two_hot(agent, y) * torch.log_softmax(out, -1)).sum(-1)
+            critic_terms.append(_masked_average(per_step, mask))
+        # Actor loss.
+        if agent.discrete:
+            probs = _policy(agent, policy_raw[:, g])
+            all_actions = [_per_action(agent, _critic(agent, False, c, g, s_frozen, None, frozen=True))
+                           for c in range(cfg.n_critics)]
+        else:
+            mean, std = _policy(agent, policy_raw[:, g])
+        if cfg.actor == "dep":
+            if agent.discrete:
+                q_norm = torch.stack([_normalized(agent, g, out) for out in all_actions]).min(0).values
+                q_policy = (probs * q_norm).sum(-1)
+            else:
+                a_pi = torch.tanh(mean + std * noise.policy[g])
+                q_policy = torch.stack([_normalized(agent, g, _critic(agent, False, c, g, s_frozen, a_pi, frozen=True))
+                                        for c in range(cfg.n_critics)]).min(0).values
+            actor_terms.append(_masked_average(-q_policy, mask))
+        else:
+            with torch.no_grad():
+                q_replay = torch.stack(replay_values).mean(0)
+                if agent.discrete:
+                    q_all = torch.stack([_value(agent, g, out) for out in all_actions]).mean(0)
+                    baseline = (probs * q_all).sum(-1)
+                else:
+                    samples = []
+                    for eps in noise.baseline[:, g]:
+                        a_k = torch.tanh(mean + std * eps)
+                        samples.append(torch.stack([_value(agent, g, _critic(agent, False, c, g, s_frozen, a_k))
+                                                    for c in range(cfg.n_critics)]).mean(0))
+                    baseline = torch.stack(samples).mean(0)
+                advantage = q_replay - baseline
+            if agent.discrete:
+                log_prob = torch.log(probs[torch.arange(n), discrete_index])
+            else:
+                edge = 1e-6
+                a_t = action.clamp(-1 + edge, 1 - edge)
+                u = torch.atanh(a_t)
+                log_prob = (torch.distributions.Normal(mean, std).log_prob(u) - torch.log(1 - a_t ** 2)).sum(-1)
+            keep = (advantage > 0).to(log_prob.dtype)
+            actor_terms.append(_masked_average(-keep * log_prob, mask))
+    critic_loss = torch.stack(critic_terms).mean()
+    actor_loss = torch.stack(actor_terms).mean()
+    return {"actor": actor_loss, "critic": critic_loss,
+            "total": actor_loss + cfg.critic_loss_weight * critic_loss}

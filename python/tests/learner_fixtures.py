@@ -1,0 +1,44 @@
+"""Tiny agents and random replay batches shared by the learner tests."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import torch
+
+from amago2.agent import Agent
+from amago2.config import AgentConfig
+
+TINY = dict(d_model=16, d_ff=32, n_layers=2, n_heads=2, max_seq_len=8, tstep_hidden=16,
+            tstep_dim=16, head_hidden=16, num_bins=16, gammas=(0.9, 0.99))
+OBS_DIM = 5
+PAIRS = [(a, c) for a in ("dep", "ind") for c in ("dep", "ind")]
+
+
+def make_agent(actor: str, critic: str, discrete: bool, seed: int = 0, **overrides) -> Agent:
+    torch.manual_seed(seed)
+    cfg = AgentConfig(actor=actor, critic=critic, **{**TINY, **overrides})
+    obs_space = gym.spaces.Dict({"vec": gym.spaces.Box(-1, 1, (OBS_DIM,))})
+    action_space = gym.spaces.Discrete(3) if discrete else gym.spaces.Box(-1, 1, (2,))
+    return Agent(cfg, obs_space, action_space)
+
+
+def random_batch(agent: Agent, batch_size: int = 4, seed: int = 1, reward_scale: float = 1.0,
+                 dtype=torch.float32) -> dict:
+    """A replay batch in the docs/INTERFACES.md format, with some padding and some terminals."""
+    g = torch.Generator().manual_seed(seed)
+    b, l, a = batch_size, agent.cfg.max_seq_len, agent.action_dim
+    if agent.discrete:
+        action = torch.nn.functional.one_hot(torch.randint(0, a, (b, l), generator=g), a).to(dtype)
+    else:
+        action = torch.rand(b, l, a, generator=g, dtype=dtype) * 2 - 1
+    reward = torch.rand(b, l, 1, generator=g, dtype=dtype) * reward_scale
+    done = torch.zeros(b, l, 1, dtype=dtype)
+    done[0, l // 2] = 1.0
+    mask = torch.ones(b, l, 1, dtype=dtype)
+    mask[-1, l - 3:] = 0.0
+    zero = torch.zeros(b, 1, 1, dtype=dtype)
+    return {"obs": {"vec": torch.randn(b, l + 1, OBS_DIM, generator=g, dtype=dtype)},
+            "prev_action": torch.cat((torch.zeros(b, 1, a, dtype=dtype), action), 1),
+            "prev_reward": torch.cat((zero, reward), 1),
+            "time": torch.arange(l + 1).repeat(b, 1) + torch.randint(0, 50, (b, 1), generator=g),
+            "action": action, "reward": reward, "done": done, "mask": mask}

@@ -1,0 +1,253 @@
+"""Gradient flow, masking, the KV cache, the scale-invariance thesis, and the learner step."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from amago2.agent import Agent, Learner
+from amago2.config import AgentConfig, TrainConfig
+from learner_fixtures import OBS_DIM, PAIRS, TINY, make_agent, random_batch
+
+BOTH = pytest.mark.parametrize("discrete", [False, True], ids=["continuous", "discrete"])
+
+
+def _eval_loss(agent, batch, noise=None):
+    batch = agent.prepare_batch(batch)
+    return agent.loss(batch, noise if noise is not None else agent.sample_noise(batch))
+
+
+@BOTH
+@pytest.mark.parametrize("actor,critic", PAIRS)
+def test_actor_loss_never_moves_critic_parameters(actor, critic, discrete):
+    agent = make_agent(actor, critic, discrete)
+    _, aux = _eval_loss(agent, random_batch(agent))
+    aux["actor_loss"].backward()
+    for name, p in agent.critics.named_parameters():
+        assert p.grad is None or not p.grad.any(), name
+    actor_grads = [p.grad for p in agent.actor.parameters()]
+    assert all(g is not None and g.any() for g in actor_grads)
+    encoder_grad = agent.traj.blocks[0].ff1.weight.grad
+    assert encoder_grad is not None and encoder_grad.any()  # log-prob / reparam path trains it
+
+
+@BOTH
+@pytest.mark.parametrize("actor,critic", [("dep", "dep"), ("ind", "ind")])
+def test_padded_steps_contribute_nothing(actor, critic, discrete):
+    agent = make_agent(actor, critic, discrete).double().train(False)
+    batch = random_batch(agent, dtype=torch.float64)
+    l = agent.cfg.max_seq_len
+    first_pad = l - 3  # random_batch pads the last 3 steps of its last sequence
+    assert batch["mask"][-1, first_pad:].sum() == 0
+    prepared = agent.prepare_batch(batch)
+    noise = agent.sample_noise(prepared)
+    base_total, base = agent.loss(prepared, noise)
+    params = [p for p in agent.parameters() if p.requires_grad]
+    base_grads = torch.autograd.grad(base_total, params, allow_unused=True)
+
+    g = torch.Generator().manual_seed(7)
+    junk = {k: v.clone() for k, v in batch.items() if k != "obs"}
+    junk["obs"] = {"vec": batch["obs"]["vec"].clone()}
+    junk["reward"][-1, first_pad:] = 1e4
+    junk["done"][-1, first_pad:] = 1.0
+    junk["action"][-1, first_pad:] = torch.flip(junk["action"][-1, first_pad:], dims=[-1])
+    # Observation first_pad is the next state of the last real step; the later ones are padding.
+    junk["obs"]["vec"][-1, first_pad + 1:] = torch.randn(3, OBS_DIM, generator=g, dtype=torch.float64) * 50
+    junk["prev_reward"][-1, first_pad + 1:] = -3e3
+    total, aux = agent.loss(agent.prepare_batch(junk), noise)
+    assert base["critic_loss"] > 0 and base["actor_loss"] != 0
+    assert torch.allclose(aux["critic_loss"], base["critic_loss"], rtol=1e-12)
+    assert torch.allclose(aux["actor_loss"], base["actor_loss"], rtol=1e-12)
+    grads = torch.autograd.grad(total, params, allow_unused=True)
+    for a, b in zip(base_grads, grads):
+        assert (a is None) == (b is None)
+        assert a is None or torch.allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def _banded_causal(length: int, window: int) -> torch.Tensor:
+    i = torch.arange(length)
+    return (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window)
+
+
+def test_kv_cache_matches_full_forward_before_and_after_sliding():
+    agent = make_agent("ind", "ind", discrete=False).double().train(False)
+    window = agent.cfg.max_seq_len
+    steps, actors = 2 * window + 5, 3
+    g = torch.Generator().manual_seed(3)
+    emb = torch.randn(actors, steps, agent.cfg.tstep_dim, generator=g, dtype=torch.float64)
+    time = torch.arange(steps).repeat(actors, 1) + torch.tensor([[0], [100], [7]])
+    with torch.no_grad():
+        causal = agent.traj(emb, time)
+        banded = agent.traj(emb, time, attn_mask=_banded_causal(steps, window))
+        cache = agent.traj.init_cache(actors, "cpu", torch.float64)
+        stepped = torch.stack([agent.traj.step(emb[:, t], time[:, t], cache) for t in range(steps)], 1)
+    assert torch.allclose(stepped[:, :window], causal[:, :window], atol=1e-10)
+    assert torch.allclose(stepped, banded, atol=1e-10)
+    assert not torch.allclose(stepped[:, window:], causal[:, window:], atol=1e-6)  # the slide mattered
+
+
+def test_each_actor_keeps_its_own_cache_position_and_resets_alone():
+    agent = make_agent("ind", "ind", discrete=True).double().train(False)
+    g = torch.Generator().manual_seed(4)
+    steps, reset_at = 14, 5
+    obs = torch.randn(2, steps, OBS_DIM, generator=g, dtype=torch.float64)
+    prev_action = torch.nn.functional.one_hot(torch.randint(0, 3, (2, steps), generator=g), 3).double()
+    prev_reward = torch.randn(2, steps, 1, generator=g, dtype=torch.float64)
+    time = torch.stack([torch.arange(steps), torch.cat([torch.arange(reset_at), torch.arange(steps - reset_at)])])
+    state = agent.init_acting(2)
+    greedy = []
+    for t in range(steps):
+        if t == reset_at:
+            agent.reset_acting(state, np.array([False, True]))
+        greedy.append(agent.act(state, {"vec": obs[:, t].numpy()}, prev_action[:, t], prev_reward[:, t],
+                                time[:, t], sample=False))
+    greedy = torch.stack(greedy, 1)                                     # (2, steps, nA)
+    assert torch.equal(greedy.sum(-1), torch.ones(2, steps))           # one-hot actions
+    with torch.no_grad():
+        window = agent.cfg.max_seq_len
+        def expected(actor, start):
+            emb = agent.tstep({"vec": obs[actor:actor + 1, start:]}, prev_action[actor:actor + 1, start:],
+                              prev_reward[actor:actor + 1, start:])
+            h = agent.traj(emb, time[actor:actor + 1, start:],
+                           attn_mask=_banded_causal(steps - start, window))
+            return agent.actor(h)[0, :, -1].argmax(-1)
+        assert torch.equal(greedy[0].argmax(-1), expected(0, 0))
+        assert torch.equal(greedy[1, reset_at:].argmax(-1), expected(1, reset_at))
+
+
+def _two_task_batch(agent, scale_b: float, seed: int = 5):
+    batch = random_batch(agent, batch_size=8, seed=seed)
+    batch["mask"] = torch.ones_like(batch["mask"])
+    batch["reward"][4:] *= scale_b
+    batch["prev_reward"][4:] *= scale_b
+    return batch
+
+
+def _task_grad_norms(agent, batch, noise, which: str):
+    """Gradient norms of one loss restricted to task A (sequences 0-3) and task B (4-7)."""
+    params = list(agent.critics.parameters()) if which == "critic" else list(agent.actor.parameters())
+    norms = []
+    for task in (slice(0, 4), slice(4, 8)):
+        masked = dict(batch)
+        masked["mask"] = torch.zeros_like(batch["mask"])
+        masked["mask"][task] = 1.0
+        _, aux = agent.loss(masked, noise)
+        grads = torch.autograd.grad(aux[f"{which}_loss"], params, allow_unused=True)
+        norms.append(torch.sqrt(sum((g ** 2).sum() for g in grads if g is not None)))
+    return float(norms[0]), float(norms[1])
+
+
+@BOTH
+def test_thesis_task_gradient_shares(discrete):
+    """Two tasks whose rewards differ by 1000x share the gradient under ind/ind; the
+    large-scale task dominates the Dep critic's gradient."""
+    ind = make_agent("ind", "ind", discrete).train(False)
+    batch = ind.prepare_batch(_two_task_batch(ind, 1000.0))
+    noise = ind.sample_noise(batch)
+    for which in ("critic", "actor"):
+        a, b = _task_grad_norms(ind, batch, noise, which)
+        assert 1 / 4 < a / b < 4, (which, a, b)
+    dep = make_agent("dep", "dep", discrete).train(False)
+    a, b = _task_grad_norms(dep, batch, dep.sample_noise(batch), "critic")
+    assert b / a > 50, (a, b)
+
+
+@BOTH
+def test_thesis_reward_scale_leaves_ind_losses_nearly_unchanged(discrete):
+    results = {}
+    for pair in (("ind", "ind"), ("dep", "dep")):
+        agent = make_agent(*pair, discrete).train(False)
+        losses = []
+        for scale in (1.0, 1000.0):
+            batch = random_batch(agent, seed=9, reward_scale=scale)
+            batch["prev_reward"] = batch["prev_reward"] / scale  # same network input, rescaled targets only
+            torch.manual_seed(11)
+            _, aux = _eval_loss(agent, batch)
+            losses.append((float(aux["critic_loss"].detach()), float(aux["actor_loss"].detach())))
+        results[pair] = losses
+    (c1, a1), (c1000, a1000) = results[("ind", "ind")]
+    assert abs(c1000 - c1) / c1 < 0.1 and abs(a1000 - a1) <= 0.1 * abs(a1)
+    (d1, _), (d1000, _) = results[("dep", "dep")]
+    assert d1000 / d1 > 100
+
+
+@BOTH
+def test_learner_update_steps_weights_targets_and_popart(discrete):
+    agent = make_agent("ind", "dep", discrete)
+    learner = Learner(agent, TrainConfig(lr=1e-3, warmup_updates=1))
+    batch = random_batch(agent, reward_scale=100.0)
+    before = {k: v.clone() for k, v in agent.state_dict().items()}
+    metrics = learner.update(batch)
+    assert {"losses/actor", "losses/critic", "q/mean", "actor/filter_frac", "popart/mu_last"} <= metrics.keys()
+    assert all(torch.isfinite(v).all() for v in metrics.values())
+    after = agent.state_dict()
+    assert not torch.equal(before["traj.blocks.0.qkv.weight"], after["traj.blocks.0.qkv.weight"])
+    # Polyak: the target moves by tau of the (online - target) gap, online having moved once.
+    t0, o1, t1 = before["target_actor.net.0.weight"], after["actor.net.0.weight"], after["target_actor.net.0.weight"]
+    assert torch.allclose(t1, t0 + agent.cfg.tau * (o1 - t0), atol=1e-7)
+    assert after["popart_mu"][-1] > 0 and not torch.equal(before["popart_nu"], after["popart_nu"])
+    assert after["tstep.vec_norm.count"] == 4 * (agent.cfg.max_seq_len + 1) - 3  # 3 padded obs
+
+    # The Dep critic's PopArt rescale keeps unnormalised values fixed.
+    prepared = agent.prepare_batch(batch)
+    agent.train(False)
+    from amago2.nets.heads import critic_forward, project_state
+    with torch.no_grad():
+        s = agent.encode(prepared)[:, :-1].reshape(-1, agent.cfg.d_model)
+        action = None if discrete else prepared["action"].reshape(s.shape[0], -1)
+        def unnormalised():
+            p = agent.critics.params()
+            out = critic_forward(p, project_state(p, s), agent.gamma_feat, action)
+            return agent.values(out if not discrete else out.unflatten(-1, (3, -1)))
+        v0 = unnormalised()
+        learner._update_popart(torch.full((len(agent.cfg.gammas), s.shape[0]), 500.0), torch.ones(s.shape[0]))
+        assert torch.allclose(unnormalised(), v0, rtol=1e-4, atol=1e-3)
+
+    # state_dict round trip into a fresh learner reproduces the next update exactly.
+    clone = Learner(make_agent("ind", "dep", discrete, seed=99), TrainConfig(lr=1e-3, warmup_updates=1))
+    clone.load_state_dict(learner.state_dict())
+    assert clone.updates == 1
+    torch.manual_seed(0)
+    m1 = learner.update(batch)
+    torch.manual_seed(0)
+    m2 = clone.update(batch)
+    assert torch.equal(m1["losses/critic"], m2["losses/critic"])
+
+
+def test_image_and_token_observations_encode():
+    cfg = AgentConfig(**TINY)
+    space = gym.spaces.Dict({"vec": gym.spaces.Box(-1, 1, (3,)),
+                             "img": gym.spaces.Box(0, 255, (7, 7, 3), dtype=np.uint8),
+                             "tokens": gym.spaces.MultiDiscrete([20] * 6)})
+    agent = Agent(cfg, space, gym.spaces.Discrete(4))
+    state = agent.init_acting(2)
+    obs = {"vec": np.zeros((2, 3), np.float32), "img": np.full((2, 7, 7, 3), 200, np.uint8),
+           "tokens": np.array([[1, 2, 3, 0, 0, 0], [4, 5, 0, 0, 0, 0]])}
+    actions = agent.act(state, obs, np.zeros((2, 4)), np.zeros(2), np.zeros(2))
+    assert actions.shape == (2, 4) and agent.env_actions(actions).shape == (2,)
+    learner = Learner(agent, TrainConfig(warmup_updates=1))
+    b, l = 2, cfg.max_seq_len
+    action = torch.nn.functional.one_hot(torch.randint(0, 4, (b, l)), 4).float()
+    batch = {"obs": {"vec": torch.randn(b, l + 1, 3), "img": torch.randint(0, 255, (b, l + 1, 7, 7, 3), dtype=torch.uint8),
+                     "tokens": torch.randint(0, 20, (b, l + 1, 6))},
+             "prev_action": torch.cat((torch.zeros(b, 1, 4), action), 1), "prev_reward": torch.zeros(b, l + 1, 1),
+             "time": torch.arange(l + 1).repeat(b, 1), "action": action, "reward": torch.ones(b, l, 1),
+             "done": torch.zeros(b, l, 1), "mask": torch.ones(b, l, 1)}
+    metrics = learner.update(batch)
+    assert torch.isfinite(metrics["losses/critic"])
+    assert agent.tstep.cnn.net[0].weight.grad is not None
+
+
+def test_input_norm_merges_weighted_batches_exactly():
+    from amago2.nets.timestep import InputNorm
+    g = torch.Generator().manual_seed(2)
+    norm = InputNorm(3).double()
+    parts = [torch.randn(n, 3, generator=g, dtype=torch.float64) * 4 + 2 for n in (5, 9)]
+    norm.update(parts[0], torch.ones(5))
+    padded = torch.cat((parts[1], torch.full((4, 3), 1e6, dtype=torch.float64)))
+    norm.update(padded, torch.cat((torch.ones(9), torch.zeros(4))))
+    norm.update(padded[:0], torch.zeros(0))  # an empty batch changes nothing
+    everything = torch.cat(parts)
+    assert norm.count == 14
+    assert torch.allclose(norm.mean, everything.mean(0))
+    assert torch.allclose(norm.var, everything.var(0, unbiased=False))
