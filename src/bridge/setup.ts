@@ -10,14 +10,12 @@
 import { existsSync, rmSync } from "node:fs";
 import { execa } from "execa";
 import ora, { type Ora } from "ora";
-import { detectGpus } from "../commands/gpus.js";
 import { PACKAGE_ROOT } from "../plan/package.js";
 import { UserError } from "../ui/errors.js";
 import { PROJECT_PYTHON, PROJECT_VENV, chosenPython, pythonRuns, resolvePython } from "./python.js";
 
 export const TORCH_VERSION = "2.13.0";
 /** Where CPU-only torch wheels live; PyPI's default wheel bundles CUDA libraries. */
-const TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu";
 const MIN_PYTHON: [number, number] = [3, 11];
 
 /**
@@ -80,12 +78,10 @@ async function basePython(): Promise<string> {
 }
 
 async function installTorch(python: string, spinner: Ora): Promise<void> {
-  // Without an NVIDIA GPU the CPU build is the right one (and 10x smaller).
-  const gpus = await detectGpus();
-  const index = gpus ? [] : ["--index-url", TORCH_CPU_INDEX];
-  const what = gpus ? "CUDA" : "CPU";
-  await step(spinner, `installing torch ${TORCH_VERSION} (${what} build; this download is large)`, python,
-    ["-m", "pip", "install", "--disable-pip-version-check", ...index, `torch==${TORCH_VERSION}`]);
+  // Plain PyPI (or the machine's configured index): a pinned version, never a range, so a
+  // later `pip install -e python` finds its torch requirement met and installs no other.
+  await step(spinner, `installing torch ${TORCH_VERSION} (a large download on a machine without it)`, python,
+    ["-m", "pip", "install", "--disable-pip-version-check", `torch==${TORCH_VERSION}`]);
 }
 
 /** The interpreter's torch version ("2.13.0+cpu"), or null when it has none. */
