@@ -11,6 +11,8 @@ formulation (reference.py) can be compared exactly.
 from __future__ import annotations
 
 import copy
+import ctypes
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -211,8 +213,11 @@ class Agent(nn.Module):
     def act(self, state: ActingState, obs: dict, prev_action, prev_reward, time, sample: bool = True) -> Tensor:
         """One step for N actors with the last gamma's policy -> actions (N, A) float32 on CPU
         in the batch format (one-hot if discrete). env_actions() converts them for the env."""
+        # Switching modes walks every submodule, a sizeable share of a step's host time;
+        # Learner.update leaves the agent in evaluation mode, so this rarely has to.
         was_training = self.training
-        self.train(False)
+        if was_training:
+            self.train(False)
         dtype = self.gammas.dtype
         obs_t = {k: torch.as_tensor(v, device=self.device) for k, v in obs.items()}
         obs_t["vec"] = obs_t["vec"].to(dtype)
@@ -223,7 +228,8 @@ class Agent(nn.Module):
             emb = self.tstep(obs_t, prev_action, prev_reward)
             h = self.traj.step(emb, time, state.cache)
             raw = loss_precision(self.actor(h)[:, -1])
-        self.train(was_training)
+        if was_training:
+            self.train(True)
         if self.discrete:
             probs = categorical_probs(raw, self.cfg.prob_min, self.cfg.prob_max)
             choice = torch.multinomial(probs, 1)[:, 0] if sample else probs.argmax(-1)
@@ -302,12 +308,35 @@ class _ActorTerms:
         return agent.normalized(out).min(0).values
 
 
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc mallopt parameters (malloc.h)
+
+
+def keep_freed_memory() -> None:
+    """Make glibc keep freed memory for reuse instead of returning it to the kernel.
+
+    glibc serves every block above 32 MiB with its own mmap and unmaps it on free, so each
+    update's large activations (hundreds of MB at the ML45 size) are faulted in page by page
+    again on every update: about a sixth of an ML45 update on CPU. Serving them from the
+    heap and never trimming it keeps the pages mapped; the process holds its peak footprint,
+    which the next update needs again anyway. A no-op where the C library is not glibc."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.mallopt(M_MMAP_MAX, 0)
+    libc.mallopt(M_TRIM_THRESHOLD, 2 ** 31 - 1)
+
+
 class Learner:
     """AdamW with linear warmup and grad-norm clipping, then PopArt, input norm and Polyak
     updates: everything that changes the agent's weights or statistics."""
 
     def __init__(self, agent: Agent, cfg: TrainConfig):
         self.agent, self.cfg = agent, cfg
+        if agent.device.type == "cpu":
+            keep_freed_memory()
         self.params = [p for name, p in agent.named_parameters() if not name.startswith("target_")]
         self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                            fused=True)  # one kernel per step on CPU and CUDA
@@ -317,7 +346,9 @@ class Learner:
         self.updates = 0
 
     def update(self, batch: dict) -> dict[str, Tensor]:
-        """One gradient step on a replay batch (docs/INTERFACES.md section 4)."""
+        """One gradient step on a replay batch (docs/INTERFACES.md section 4). The agent is in
+        training mode (dropout, power iteration) only inside the step, and left in evaluation
+        mode for the acting that comes between steps."""
         agent = self.agent
         agent.train()
         batch = agent.prepare_batch(batch)
@@ -331,6 +362,7 @@ class Learner:
             self._update_popart(aux["y"], aux["mask"])
             self._update_input_norm(batch)
             self._polyak()
+        agent.train(False)
         self.updates += 1
         metrics = aux["metrics"]
         metrics["grad/norm"] = grad_norm.detach()

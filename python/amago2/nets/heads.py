@@ -144,9 +144,12 @@ def critic_forward(p: CriticParams, state_proj: Tensor, gamma_feat: Tensor,
     elif action.dim() == 2:
         hidden = (state_proj + torch.matmul(action, p.w_action))[:, None] + gamma_term[:, :, None]
     else:
-        hidden = torch.matmul(action, p.w_action[:, None])                 # (C, G, N, H)
-        hidden += state_proj[:, None]
-        hidden += gamma_term[:, :, None]
+        hidden = state_proj[:, None] + gamma_term[:, :, None]              # (C, G, N, H)
+        # Accumulating the per-gamma action term inside the matmul (beta = 1) saves a
+        # separate read-modify-write pass over the activation.
+        a = action.shape[-1]
+        hidden.view(c * g, n, h).baddbmm_(action.expand(c, g, n, a).reshape(c * g, n, a),
+                                          p.w_action[:, None].expand(c, g, a, h).reshape(c * g, a, h))
     hidden = F.leaky_relu_(hidden)
     hidden = torch.baddbmm(p.b2[:, None, :], hidden.view(c, g * n, h), p.w2)
     hidden = F.leaky_relu_(hidden)

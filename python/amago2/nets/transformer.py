@@ -118,10 +118,11 @@ class Block(nn.Module):
                                                   is_causal=attn_mask is None)
         return self._finish(x, attended)
 
-    def step(self, x: Tensor, keys: Tensor, values: Tensor, slot: Tensor, valid: Tensor) -> Tensor:
-        """One new timestep per actor: x (N, 1, d); writes its key/value into `slot`."""
+    def step(self, x: Tensor, keys: Tensor, values: Tensor, actors: Tensor, slot: Tensor,
+             valid: Tensor) -> Tensor:
+        """One new timestep per actor: x (N, 1, d); writes actor i's key/value into slot[i]
+        (actors = arange(N))."""
         q, k, v = self._qkv(x)
-        actors = torch.arange(x.shape[0], device=x.device)
         keys[actors, :, slot] = k[:, :, 0]
         values[actors, :, slot] = v[:, :, 0]
         attended = F.scaled_dot_product_attention(q, keys, values, attn_mask=valid[:, None, None, :])
@@ -163,8 +164,9 @@ class TrajectoryEncoder(nn.Module):
         slot = cache.count % self.max_seq_len
         filled = (cache.count + 1).clamp(max=self.max_seq_len)
         valid = torch.arange(self.max_seq_len, device=emb.device)[None, :] < filled[:, None]
+        actors = torch.arange(emb.shape[0], device=emb.device)
         x = self._embed(emb[:, None], time[:, None])
         for block, keys, values in zip(self.blocks, cache.keys, cache.values):
-            x = block.step(x, keys, values, slot, valid)
+            x = block.step(x, keys, values, actors, slot, valid)
         cache.count += 1
         return self.final_norm(x)[:, 0]

@@ -1,0 +1,29 @@
+// `amago2 ablate --actor ind --critic dep [--benchmark ml45]`: one cell of a benchmark's
+// grid (all its seeds), recorded under the same sweep name `sweep <benchmark>` uses, so
+// the cell is shared rather than duplicated.
+import { loadSweepFile, resolveSweepArg } from "../plan/sweep-file.js";
+import { makePlan } from "../plan/sweep.js";
+import type { ExitCode } from "./exit-codes.js";
+import { executePlan } from "./execute.js";
+import { parseObjective, parseRunOptions, type RawRunOptions } from "./run-options.js";
+import type { SweepOptions } from "./sweep.js";
+
+export interface RawAblateOptions extends RawRunOptions {
+  actor?: string;
+  critic?: string;
+  benchmark?: string;
+}
+
+export const DEFAULT_ABLATE_BENCHMARK = "ml45";
+
+export function parseAblateOptions(raw: RawAblateOptions): SweepOptions {
+  const actor = parseObjective("--actor", raw.actor);
+  const critic = parseObjective("--critic", raw.critic);
+  const file = loadSweepFile(resolveSweepArg(raw.benchmark ?? DEFAULT_ABLATE_BENCHMARK));
+  const run = parseRunOptions(raw, file.execution);
+  return { plan: makePlan(file, { ...run.flags, actors: [actor], critics: [critic] }), run };
+}
+
+export async function runAblate(opts: SweepOptions): Promise<ExitCode> {
+  return executePlan(opts.plan, opts.run);
+}

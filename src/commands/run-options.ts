@@ -1,0 +1,102 @@
+// The options `sweep` and `ablate` share: raw strings from commander in, validated values
+// out. Every mistake is a UserError naming the flag and what would be right.
+import { UserError } from "../ui/errors.js";
+import { normaliseObjectives, normaliseSeeds, SCALES, type Objective, type Scale } from "../plan/sweep-file.js";
+import type { PlanFlags } from "../plan/sweep.js";
+import { resolveExecution, type Execution, type FileExecution, type RawExecutionFlags } from "../exec/slurm-options.js";
+
+export interface RawRunOptions extends RawExecutionFlags {
+  seeds?: string;
+  scale?: string;
+  steps?: string;
+  name?: string;
+  parallel?: string;
+  gpus?: string;
+  runsPerGpu?: string;
+  retries?: string;
+  dryRun?: boolean;
+  json?: boolean;
+  python?: string;
+}
+
+export interface RunOptions {
+  flags: PlanFlags;
+  parallel: number;
+  /** "auto": CUDA_VISIBLE_DEVICES, else every GPU nvidia-smi lists, else CPU slots. */
+  gpus: "auto" | string[];
+  runsPerGpu: number;
+  retries: number;
+  dryRun: boolean;
+  json: boolean;
+  python?: string;
+  execution: Execution;
+}
+
+function integer(flag: string, value: string, min: number): number {
+  if (!/^\d+$/.test(value.trim()) || Number(value) < min) {
+    throw new UserError(`${flag} must be an integer >= ${min}, got '${value}'`);
+  }
+  return Number(value);
+}
+
+/** `--seeds 3` is a count (seeds 0, 1, 2); `--seeds 0,4,7` is a list. */
+export function parseSeeds(value: string): number[] {
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return normaliseSeeds(Number(text), "--seeds");
+  const parts = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (!text.includes(",") || parts.length === 0 || !parts.every((s) => /^\d+$/.test(s))) {
+    throw new UserError(`--seeds must be a positive count (e.g. 3) or a comma list of non-negative integers (e.g. 0,4,7), got '${value}'`);
+  }
+  return normaliseSeeds(parts.map(Number), "--seeds");
+}
+
+export function parseObjectiveList(flag: string, value: string): Objective[] {
+  const parts = value.split(",").map((s) => s.trim());
+  if (!parts.every((p) => p === "dep" || p === "ind")) {
+    throw new UserError(`${flag} must be dep, ind or dep,ind, got '${value}'`);
+  }
+  return normaliseObjectives(parts, flag);
+}
+
+export function parseObjective(flag: string, value: string | undefined): Objective {
+  if (value !== "dep" && value !== "ind") {
+    throw new UserError(`${flag} must be dep or ind, got ${value === undefined ? "nothing" : `'${value}'`}`);
+  }
+  return value;
+}
+
+export function parseGpus(value: string): "auto" | string[] {
+  if (value === "auto") return "auto";
+  const ids = value.split(",").map((s) => s.trim());
+  if (!ids.every((id) => /^\d+$/.test(id)) || new Set(ids).size !== ids.length) {
+    throw new UserError(`--gpus must be auto or a comma list of distinct GPU ids (e.g. 0,1), got '${value}'`);
+  }
+  return ids;
+}
+
+export function parseRunOptions(raw: RawRunOptions, fileExecution?: FileExecution): RunOptions {
+  const flags: PlanFlags = {};
+  if (raw.seeds !== undefined) flags.seeds = parseSeeds(raw.seeds);
+  if (raw.scale !== undefined) {
+    if (!SCALES.includes(raw.scale as Scale)) throw new UserError(`--scale must be one of ${SCALES.join(", ")}, got '${raw.scale}'`);
+    flags.scale = raw.scale as Scale;
+  }
+  if (raw.steps !== undefined) flags.steps = integer("--steps", raw.steps, 1);
+  if (raw.name !== undefined) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(raw.name)) {
+      throw new UserError(`--name must be letters, digits, '.', '-' or '_', got '${raw.name}'`);
+    }
+    flags.name = raw.name;
+  }
+  return {
+    flags,
+    parallel: raw.parallel === undefined ? 1 : integer("--parallel", raw.parallel, 1),
+    gpus: raw.gpus === undefined ? "auto" : parseGpus(raw.gpus),
+    runsPerGpu: raw.runsPerGpu === undefined ? 1 : integer("--runs-per-gpu", raw.runsPerGpu, 1),
+    retries: raw.retries === undefined ? 1 : integer("--retries", raw.retries, 0),
+    dryRun: Boolean(raw.dryRun),
+    json: Boolean(raw.json),
+    execution: resolveExecution(raw, fileExecution),
+    ...(raw.python !== undefined ? { python: raw.python } : {}),
+  };
+}

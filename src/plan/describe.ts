@@ -1,0 +1,69 @@
+// What Python says about itself (`amago2.bridge.describe()`, docs/INTERFACES.md section 1),
+// checked on arrival, and the checks the planner makes against it.
+import { UserError } from "../ui/errors.js";
+
+export interface BenchmarkInfo {
+  tasks: string[];
+  eval_tasks: string[];
+  k: number | null;
+  horizon: number | null;
+  packages: string[];
+  installed: boolean;
+  install_hint: string | null;
+  presets: Record<string, Record<string, unknown>>;
+}
+
+export interface Description {
+  benchmarks: Record<string, BenchmarkInfo>;
+  objectives: string[];
+  scales: string[];
+  hyperparameters: Record<string, unknown>;
+}
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Validate describe()'s JSON; a mismatch is a bug between the two halves, not user input. */
+export function asDescription(raw: unknown): Description {
+  const bad = (what: string): never => {
+    throw new Error(`amago2.bridge.describe() returned an unexpected shape: ${what}`);
+  };
+  if (!isMapping(raw)) bad("not an object");
+  const d = raw as Record<string, unknown>;
+  if (!isMapping(d.benchmarks)) bad("'benchmarks' is not an object");
+  if (!isMapping(d.hyperparameters)) bad("'hyperparameters' is not an object");
+  for (const [name, info] of Object.entries(d.benchmarks as Record<string, unknown>)) {
+    if (!isMapping(info) || !Array.isArray(info.tasks) || typeof info.installed !== "boolean" || !isMapping(info.presets)) {
+      bad(`benchmark '${name}' lacks tasks/installed/presets`);
+    }
+  }
+  return raw as Description;
+}
+
+/** Override keys must be hyperparameters Python knows, with the type of their default. */
+export function checkOverrides(overrides: Record<string, unknown>, desc: Description, where: string): void {
+  const known = Object.keys(desc.hyperparameters).sort();
+  for (const [key, value] of Object.entries(overrides)) {
+    if (!(key in desc.hyperparameters)) {
+      throw new UserError(`${where}: unknown hyperparameter '${key}' (known: ${known.join(", ")})`);
+    }
+    const def = desc.hyperparameters[key];
+    const expected = Array.isArray(def) ? "list" : typeof def;
+    const actual = Array.isArray(value) ? "list" : typeof value;
+    if (def !== null && expected !== actual) {
+      throw new UserError(`${where}: hyperparameter '${key}' must be a ${expected}, got ${JSON.stringify(value)}`);
+    }
+  }
+}
+
+/** A built-in benchmark must have its packages installed before any run is planned. */
+export function checkInstalled(benchmark: string, desc: Description): void {
+  const info = desc.benchmarks[benchmark];
+  if (!info) {
+    throw new UserError(`the Python package does not know benchmark '${benchmark}' (known: ${Object.keys(desc.benchmarks).sort().join(", ")})`);
+  }
+  if (!info.installed) {
+    throw new UserError(`benchmark '${benchmark}' needs packages that are not installed (${info.packages.join(", ")}): ${info.install_hint ?? "install them into the amago2 Python environment"}`);
+  }
+}

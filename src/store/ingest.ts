@@ -1,0 +1,112 @@
+// Events -> SQLite. The IPC stream and a re-read of events.jsonl go through the same
+// function, `ingestLines`; UNIQUE(run_key, seq) + ON CONFLICT DO NOTHING makes a second
+// ingest of the same event a no-op, and derived rows are written only for new events.
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import type { Store } from "./db.js";
+import { EventFormatError, parseEvent, type RunEvent, type Scalar } from "./events.js";
+
+export interface IngestResult {
+  inserted: number;
+  duplicates: number;
+  /** Lines that are not valid events, with the reason (never ingested). */
+  invalid: { line: string; reason: string }[];
+}
+
+function split(value: Scalar): { value: number | null; nonfinite: string | null } {
+  return typeof value === "number" ? { value, nonfinite: null } : { value: null, nonfinite: value };
+}
+
+function statements(db: Store) {
+  return {
+    event: db.prepare(`INSERT INTO events (run_key, seq, t, type, step, updates, body)
+      VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_key, seq) DO NOTHING`),
+    metric: db.prepare(`INSERT INTO metrics (run_key, seq, step, updates, name, value, nonfinite)
+      VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+    evalRow: db.prepare(`INSERT INTO evals (run_key, seq, step, split, task, episode, trials, return,
+      return_nonfinite, success, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+    progress: db.prepare(`UPDATE runs SET step = MAX(step, ?), updates = MAX(updates, ?),
+      heartbeat_at = MAX(COALESCE(heartbeat_at, 0), ?) WHERE key = ?`),
+    started: db.prepare(`UPDATE runs SET config = ?, versions = ?, device = ?, total_steps = ?,
+      started_at = COALESCE(started_at, ?) WHERE key = ?`),
+    finished: db.prepare("UPDATE runs SET summary = ? WHERE key = ?"),
+    error: db.prepare("UPDATE runs SET error_type = ?, error_message = ?, error_traceback = ? WHERE key = ?"),
+  };
+}
+
+function totalStepsOf(config: Record<string, unknown>): number | null {
+  const train = config.train as Record<string, unknown> | undefined;
+  return typeof train?.total_steps === "number" ? train.total_steps : null;
+}
+
+function applyEvent(s: ReturnType<typeof statements>, key: string, ev: RunEvent, line: string): boolean {
+  const res = s.event.run(key, ev.seq, ev.t, ev.type, ev.step, ev.update, line);
+  if (res.changes === 0) return false;
+  s.progress.run(ev.step, ev.update, ev.t, key);
+  switch (ev.type) {
+    case "started":
+      s.started.run(JSON.stringify(ev.config), JSON.stringify({ node: process.version, ...ev.versions }),
+        ev.device, totalStepsOf(ev.config), ev.t, key);
+      break;
+    case "metrics":
+      for (const [name, value] of Object.entries(ev.metrics)) {
+        const v = split(value);
+        s.metric.run(key, ev.seq, ev.step, ev.update, name, v.value, v.nonfinite);
+      }
+      break;
+    case "eval":
+      for (const [task, entry] of Object.entries(ev.tasks)) {
+        entry.return.forEach((ret, episode) => {
+          const r = split(ret);
+          s.evalRow.run(key, ev.seq, ev.step, ev.split, task, episode, entry.trials, r.value, r.nonfinite,
+            entry.success?.[episode] ?? null, entry.score?.[episode] ?? null);
+        });
+      }
+      break;
+    case "finished":
+      s.finished.run(JSON.stringify(ev.summary), key);
+      break;
+    case "error":
+      s.error.run(ev.error_type, ev.message, ev.traceback, key);
+      break;
+    case "checkpoint":
+    case "heartbeat":
+      break;
+  }
+  return true;
+}
+
+/** Ingest raw journal lines of one run in one synchronous transaction. */
+export function ingestLines(db: Store, key: string, lines: readonly string[]): IngestResult {
+  const s = statements(db);
+  const result: IngestResult = { inserted: 0, duplicates: 0, invalid: [] };
+  db.transaction(() => {
+    for (const line of lines) {
+      if (line.trim() === "") continue;
+      let ev: RunEvent;
+      try {
+        ev = parseEvent(line);
+      } catch (err) {
+        if (!(err instanceof EventFormatError)) throw err;
+        result.invalid.push({ line, reason: err.message });
+        continue;
+      }
+      if (applyEvent(s, key, ev, line)) result.inserted++;
+      else result.duplicates++;
+    }
+  })();
+  return result;
+}
+
+/**
+ * Re-read `<runDir>/events.jsonl` into the DB. A torn last line (the writer was killed
+ * mid-write) is not an error: Python drops it on resume too.
+ */
+export function ingestJournal(db: Store, key: string, runDir: string): IngestResult {
+  const file = path.join(runDir, "events.jsonl");
+  if (!existsSync(file)) return { inserted: 0, duplicates: 0, invalid: [] };
+  const text = readFileSync(file, "utf8");
+  const lines = text.split("\n");
+  if (!text.endsWith("\n")) lines.pop();
+  return ingestLines(db, key, lines);
+}

@@ -1,0 +1,172 @@
+// Reads and writes of sweeps and runs. Every write is one synchronous statement or
+// transaction; nothing here awaits.
+import type { RunRequest } from "../exec/types.js";
+import type { Store } from "./db.js";
+
+export const RUN_STATUSES = ["planned", "queued", "running", "succeeded", "failed", "crashed", "cancelled", "interrupted"] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+export interface RunRow {
+  key: string;
+  benchmark: string;
+  actor: "dep" | "ind";
+  critic: "dep" | "ind";
+  seed: number;
+  scale: string;
+  status: RunStatus;
+  attempts: number;
+  run_dir: string;
+  request: string;
+  config: string | null;
+  command: string;
+  versions: string | null;
+  device: string | null;
+  executor: string;
+  slurm_job_id: string | null;
+  orchestrator_pid: number | null;
+  worker_pid: number | null;
+  step: number;
+  updates: number;
+  total_steps: number | null;
+  exit_code: number | null;
+  signal: string | null;
+  error_type: string | null;
+  error_message: string | null;
+  error_traceback: string | null;
+  summary: string | null;
+  cancel_requested: number;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  heartbeat_at: number | null;
+}
+
+export interface SweepRow {
+  name: string;
+  benchmark: string;
+  scale: string;
+  source: string;
+  command: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PlannedRun {
+  key: string;
+  benchmark: string;
+  actor: "dep" | "ind";
+  critic: "dep" | "ind";
+  seed: number;
+  scale: string;
+  runDir: string;
+  request: RunRequest;
+}
+
+const now = () => Date.now() / 1000;
+
+/** Record a sweep and its cells; cells that exist already (same key) are linked, not copied. */
+export function upsertSweep(
+  db: Store,
+  sweep: { name: string; benchmark: string; scale: string; source: string; command: string },
+  runs: readonly PlannedRun[],
+): void {
+  const t = now();
+  const insertSweep = db.prepare(`INSERT INTO sweeps (name, benchmark, scale, source, command, created_at, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (name) DO UPDATE SET command = excluded.command, updated_at = excluded.updated_at`);
+  const insertRun = db.prepare(`INSERT INTO runs (key, benchmark, actor, critic, seed, scale, run_dir, request,
+    command, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`);
+  const link = db.prepare("INSERT INTO sweep_runs (sweep, run_key) VALUES (?, ?) ON CONFLICT DO NOTHING");
+  db.transaction(() => {
+    insertSweep.run(sweep.name, sweep.benchmark, sweep.scale, sweep.source, sweep.command, t, t);
+    for (const r of runs) {
+      insertRun.run(r.key, r.benchmark, r.actor, r.critic, r.seed, r.scale, r.runDir, JSON.stringify(r.request),
+        sweep.command, t);
+      link.run(sweep.name, r.key);
+    }
+  })();
+}
+
+export function getRun(db: Store, key: string): RunRow | undefined {
+  return db.prepare("SELECT * FROM runs WHERE key = ?").get(key) as RunRow | undefined;
+}
+
+export function getSweep(db: Store, name: string): SweepRow | undefined {
+  return db.prepare("SELECT * FROM sweeps WHERE name = ?").get(name) as SweepRow | undefined;
+}
+
+export function listSweeps(db: Store): SweepRow[] {
+  return db.prepare("SELECT * FROM sweeps ORDER BY created_at, name").all() as SweepRow[];
+}
+
+export function runsOfSweep(db: Store, sweep: string): RunRow[] {
+  return db.prepare(`SELECT runs.* FROM runs JOIN sweep_runs ON sweep_runs.run_key = runs.key
+    WHERE sweep_runs.sweep = ? ORDER BY runs.benchmark, runs.actor, runs.critic, runs.seed, runs.key`)
+    .all(sweep) as RunRow[];
+}
+
+export function listRuns(db: Store): RunRow[] {
+  return db.prepare("SELECT * FROM runs ORDER BY created_at, benchmark, actor, critic, seed, key").all() as RunRow[];
+}
+
+/** A run by its full key or a unique prefix of it. */
+export function findRuns(db: Store, keyOrPrefix: string): RunRow[] {
+  const exact = getRun(db, keyOrPrefix);
+  if (exact) return [exact];
+  return db.prepare("SELECT * FROM runs WHERE substr(key, 1, ?) = ? ORDER BY key")
+    .all(keyOrPrefix.length, keyOrPrefix) as RunRow[];
+}
+
+/** A new attempt begins: the previous attempt's outcome fields are cleared. */
+export function markAttemptStarting(db: Store, key: string, orchestratorPid: number, command: string): void {
+  db.prepare(`UPDATE runs SET status = 'running', attempts = attempts + 1, orchestrator_pid = ?, command = ?,
+    worker_pid = NULL, exit_code = NULL, signal = NULL, error_type = NULL, error_message = NULL,
+    error_traceback = NULL, summary = NULL, finished_at = NULL, cancel_requested = 0,
+    heartbeat_at = ? WHERE key = ?`).run(orchestratorPid, command, now(), key);
+}
+
+export function markWorkerStarted(db: Store, key: string, pid: number, device: string): void {
+  db.prepare("UPDATE runs SET worker_pid = ?, device = ?, heartbeat_at = ? WHERE key = ?").run(pid, device, now(), key);
+}
+
+export interface RunEnd {
+  status: Exclude<RunStatus, "planned" | "running">;
+  exitCode?: number | null;
+  signal?: string | null;
+  /** Set only when the executor knows more than Python's error event said. */
+  error?: { type: string; message: string; traceback?: string | null };
+}
+
+export function markEnded(db: Store, key: string, end: RunEnd): void {
+  db.prepare(`UPDATE runs SET status = ?, exit_code = ?, signal = ?, finished_at = ?,
+    error_type = COALESCE(?, error_type), error_message = COALESCE(?, error_message),
+    error_traceback = COALESCE(?, error_traceback) WHERE key = ?`)
+    .run(end.status, end.exitCode ?? null, end.signal ?? null, now(), end.error?.type ?? null,
+      end.error?.message ?? null, end.error?.traceback ?? null, key);
+}
+
+/** Ask a run to stop; its orchestrator sees the flag and stops the worker. */
+export function requestCancel(db: Store, key: string): void {
+  db.prepare("UPDATE runs SET cancel_requested = 1 WHERE key = ?").run(key);
+}
+
+export function cancelRequested(db: Store, keys: readonly string[]): string[] {
+  if (keys.length === 0) return [];
+  const rows = db.prepare(`SELECT key FROM runs WHERE cancel_requested = 1 AND key IN (${keys.map(() => "?").join(",")})`)
+    .all(...keys) as { key: string }[];
+  return rows.map((r) => r.key);
+}
+
+/** The latest eval of a run: mean over tasks of the return (and success) of the trial's last episode. */
+export function finalEval(db: Store, key: string, split: "train" | "test" = "train"):
+  { step: number; return: number | null; success: number | null; tasks: number } | undefined {
+  const row = db.prepare(`WITH last AS (SELECT MAX(seq) AS seq FROM evals WHERE run_key = ? AND split = ?),
+      per_task AS (SELECT e.task, e.step, e.return, e.success FROM evals e, last
+        WHERE e.run_key = ? AND e.split = ? AND e.seq = last.seq
+          AND e.episode = (SELECT MAX(episode) FROM evals x WHERE x.run_key = e.run_key AND x.seq = e.seq
+                           AND x.split = e.split AND x.task = e.task))
+    SELECT MAX(step) AS step, AVG(return) AS ret, AVG(success) AS success, COUNT(*) AS tasks FROM per_task`)
+    .get(key, split, key, split) as { step: number | null; ret: number | null; success: number | null; tasks: number };
+  if (!row || row.tasks === 0 || row.step === null) return undefined;
+  return { step: row.step, return: row.ret, success: row.success, tasks: row.tasks };
+}

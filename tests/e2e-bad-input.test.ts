@@ -1,0 +1,52 @@
+// Every bad input through the real CLI process: exit code 2, exactly one line on stderr,
+// nothing on stdout, and AMAGO2_HOME (with its DB) exactly as it was.
+import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { test } from "node:test";
+import { openStore } from "../src/store/db.js";
+import { fingerprint, runCli, tempDir } from "./helpers.js";
+
+test("bad inputs: exit 2, one line, DB unchanged", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const home = path.join(dir, "home");
+    openStore(home).close(); // an existing, valid store that must stay untouched
+    const invalidYaml = path.join(dir, "bad.yaml");
+    writeFileSync(invalidYaml, "benchmark: gym-mini\naxes:\n  actor: [dep, best]\n");
+    const notAmago = path.join(dir, "not-amago");
+    mkdirSync(notAmago);
+    writeFileSync(path.join(notAmago, "amago2.db"), "a text file where the database should be\n".repeat(50));
+    const aFile = path.join(dir, "plain-file");
+    writeFileSync(aFile, "x");
+
+    const cases: { args: string[]; env?: NodeJS.ProcessEnv; home?: string; says: RegExp }[] = [
+      { args: ["sweep", "mujoco-party"], says: /unknown benchmark 'mujoco-party' \(known: atari, babyai, gym-mini/ },
+      { args: ["ablate", "--actor", "both", "--critic", "dep"], says: /--actor must be dep or ind/ },
+      { args: ["sweep", "gym-mini", "--critics", "indy"], says: /--critics must be dep, ind or dep,ind/ },
+      { args: ["sweep", "gym-mini", "--seeds", "0"], says: /--seeds must be a positive integer count/ },
+      { args: ["sweep", "gym-mini", "--seeds", "two"], says: /--seeds must be/ },
+      { args: ["sweep", path.join(dir, "missing.yaml")], says: /cannot read sweep file .*missing\.yaml/ },
+      { args: ["sweep", invalidYaml], says: /bad\.yaml: 'axes\.actor' must be dep, ind or both/ },
+      { args: ["sweep", "gym-mini", "--turbo"], says: /unknown option '--turbo'/ },
+      { args: ["sweep", "gym-mini", "--scale", "tiny"], env: { AMAGO2_PYTHON: path.join(dir, "no-python") }, says: /no Python interpreter at .*no-python \(AMAGO2_PYTHON\); run `amago2 setup`/ },
+      { args: ["sweep", "gym-mini", "--scale", "tiny"], env: { AMAGO2_PYTHON: "/usr/bin/python3" }, says: /cannot import amago2/ },
+      { args: ["sweep", "gym-mini", "--scale", "tiny"], home: path.join(aFile, "home"), says: /AMAGO2_HOME .* is not writable \(ENOTDIR\)/ },
+      { args: ["sweep", "gym-mini", "--scale", "tiny"], home: notAmago, says: /amago2\.db is not an amago2 database/ },
+      { args: ["status"], home: notAmago, says: /is not an amago2 database/ },
+    ];
+    for (const c of cases) {
+      const target = c.home ?? home;
+      const before = [fingerprint(target), fingerprint(home)];
+      const res = await runCli(c.args, { AMAGO2_HOME: target, ...c.env });
+      const label = `amago2 ${c.args.join(" ")}`;
+      assert.equal(res.code, 2, `${label}: ${res.stderr}`);
+      assert.equal(res.stdout, "", label);
+      assert.equal(res.stderr.trimEnd().split("\n").length, 1, `${label}: ${res.stderr}`);
+      assert.match(res.stderr, c.says, label);
+      assert.deepEqual([fingerprint(target), fingerprint(home)], before, `${label} wrote something`);
+    }
+  } finally {
+    cleanup();
+  }
+});

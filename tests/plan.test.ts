@@ -1,0 +1,139 @@
+// Sweep files, plans, grid expansion and run keys.
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { test } from "node:test";
+import { checkOverrides, type Description } from "../src/plan/describe.js";
+import { builtinSweeps, loadSweepFile, resolveSweepArg } from "../src/plan/sweep-file.js";
+import { canonicalJson, expandGrid, makePlan, runKey, stepsPerRun } from "../src/plan/sweep.js";
+import { UserError } from "../src/ui/errors.js";
+import { REPO_ROOT, tempDir } from "./helpers.js";
+
+function sweepFile(text: string): string {
+  const { dir } = tempDir();
+  const file = path.join(dir, "s.yaml");
+  writeFileSync(file, text);
+  return file;
+}
+
+test("every built-in sweep file loads and names a preset of python/amago2/presets.py", async () => {
+  const presets = (await import("node:fs")).readFileSync(path.join(REPO_ROOT, "python/amago2/presets.py"), "utf8");
+  const names = [...presets.matchAll(/^\s+"([a-z0-9-]+)": _[A-Z0-9]+,$/gm)].map((m) => m[1]).sort();
+  assert.deepEqual(builtinSweeps(), names);
+  for (const name of builtinSweeps()) {
+    const file = loadSweepFile(resolveSweepArg(name));
+    assert.equal(file.benchmark, name);
+    assert.deepEqual([file.actors, file.critics], [["dep", "ind"], ["dep", "ind"]]);
+  }
+});
+
+const invalid: { yaml: string; says: RegExp }[] = [
+  { yaml: "benchmark: ml45\nseedz: 3\n", says: /s\.yaml: unknown key 'seedz' \(known: / },
+  { yaml: "benchmark: ml45\naxes:\n  actor: [dep]\n  lr: [1]\n", says: /unknown key 'axes\.lr'/ },
+  { yaml: "benchmark: ml45\naxes:\n  actor: [dep, best]\n", says: /'axes\.actor' must be dep, ind or both/ },
+  { yaml: "benchmark: ml45\nseeds: -1\n", says: /'seeds' must be a positive integer count/ },
+  { yaml: "benchmark: ml45\nseeds: [0, x]\n", says: /'seeds' must be/ },
+  { yaml: "benchmark: ml45\nscale: big\n", says: /'scale' must be one of tiny, small, paper/ },
+  { yaml: "benchmark: ml45\nsteps: 10.5\n", says: /'steps' must be a positive integer/ },
+  { yaml: "benchmark: ml45\noverrides: [lr]\n", says: /'overrides' must be a mapping/ },
+  { yaml: "benchmark: ml45\noverrides:\n  lr: {a: 1}\n", says: /'overrides\.lr' must be a number/ },
+  { yaml: "seeds: 2\n", says: /'benchmark' must be a benchmark name or a mapping/ },
+  { yaml: "- just\n- a list\n", says: /must be a YAML mapping/ },
+  { yaml: "benchmark: [unclosed\n", says: /is not valid YAML/ },
+  { yaml: "benchmark:\n  name: mine\n  tasks: []\n", says: /'benchmark\.tasks' must be a non-empty list/ },
+  { yaml: "benchmark:\n  name: mine\n  tasks:\n    - env_id: CartPole-v1\n      reward_scale: 2\n", says: /unknown key 'benchmark\.tasks\[0\]\.reward_scale'/ },
+  { yaml: "benchmark:\n  name: mine\n  tasks:\n    - {env_id: CartPole-v1, reward_multiplier: 0}\n", says: /'benchmark\.tasks\[0\]\.reward_multiplier' must be a positive number/ },
+  { yaml: "benchmark:\n  name: mine\n  k: 0\n  tasks:\n    - env_id: CartPole-v1\n", says: /'benchmark\.k' must be a positive integer/ },
+];
+
+for (const { yaml, says } of invalid) {
+  test(`invalid sweep file: ${JSON.stringify(yaml).slice(0, 60)}`, () => {
+    const file = sweepFile(yaml);
+    assert.throws(() => loadSweepFile(file), (err: unknown) => {
+      assert.ok(err instanceof UserError);
+      assert.ok(!err.message.includes("\n"), "one line");
+      assert.match(err.message, says);
+      return true;
+    });
+  });
+}
+
+test("a user-defined benchmark becomes benchmark_def in every request", () => {
+  const file = loadSweepFile(sweepFile(`
+benchmark:
+  name: two-games
+  k: 2
+  horizon: 200
+  tasks:
+    - env_id: CartPole-v1
+    - env_id: Acrobot-v1
+      reward_multiplier: 0.1
+  eval_tasks:
+    - {env_id: MountainCar-v0, name: car}
+  preset: {lr: 0.0003}
+seeds: [3]
+scale: tiny
+overrides: {batch_size: 4}
+`));
+  const plan = makePlan(file, {});
+  assert.equal(plan.name, "two-games-tiny");
+  const runs = expandGrid(plan, (key) => `/home/runs/${key}`);
+  assert.equal(runs.length, 4);
+  assert.deepEqual(runs[0].request.benchmark_def, {
+    tasks: [{ env_id: "CartPole-v1", reward_multiplier: 1, kwargs: {} }, { env_id: "Acrobot-v1", reward_multiplier: 0.1, kwargs: {} }],
+    eval_tasks: [{ env_id: "MountainCar-v0", name: "car", reward_multiplier: 1, kwargs: {} }],
+    k: 2, horizon: 200, preset: { lr: 0.0003 },
+  });
+  assert.deepEqual(runs[0].request.overrides, { batch_size: 4 });
+  assert.equal(runs[0].request.run_dir, `/home/runs/${runs[0].key}`);
+});
+
+test("flags override the file, the file overrides the defaults; the grid is actor x critic x seed", () => {
+  const file = loadSweepFile(sweepFile("benchmark: gym-mini\nseeds: 2\nscale: small\nsteps: 100\n"));
+  const fromFile = makePlan(file, {});
+  assert.deepEqual([fromFile.seeds, fromFile.scale, fromFile.steps, fromFile.name], [[0, 1], "small", 100, "gym-mini-small"]);
+  const flagged = makePlan(file, { seeds: [7], scale: "tiny", steps: 50, actors: ["ind"], name: "x" });
+  assert.deepEqual([flagged.seeds, flagged.scale, flagged.steps, flagged.actors, flagged.name], [[7], "tiny", 50, ["ind"], "x"]);
+  const runs = expandGrid(fromFile, (k) => k);
+  assert.deepEqual(runs.map((r) => `${r.actor}/${r.critic}/${r.seed}`),
+    ["dep/dep/0", "dep/dep/1", "dep/ind/0", "dep/ind/1", "ind/dep/0", "ind/dep/1", "ind/ind/0", "ind/ind/1"]);
+  assert.equal(new Set(runs.map((r) => r.key)).size, 8);
+  assert.ok(runs.every((r) => r.request.steps === 100 && r.request.scale === "small"));
+});
+
+test("run keys: stable, independent of key order and location, different for any config change", () => {
+  const base = { benchmark: "ml45", actor: "ind" as const, critic: "dep" as const, seed: 0, scale: "tiny" as const, overrides: { lr: 1e-4, batch_size: 8 } };
+  const key = runKey(base);
+  assert.match(key, /^ml45-ind-dep-s0-[0-9a-f]{10}$/);
+  assert.equal(runKey({ ...base, overrides: { batch_size: 8, lr: 1e-4 } }), key);
+  assert.equal(runKey({ ...base }), key, "same input, same key (no time or randomness)");
+  for (const changed of [{ seed: 1 }, { scale: "small" as const }, { steps: 10 }, { overrides: { lr: 2e-4, batch_size: 8 } }, { actor: "dep" as const }]) {
+    assert.notEqual(runKey({ ...base, ...changed }), key, JSON.stringify(changed));
+  }
+  assert.equal(canonicalJson({ b: [1, { d: 1, c: 2 }], a: null }), '{"a":null,"b":[1,{"c":2,"d":1}]}');
+});
+
+const desc: Description = {
+  benchmarks: {
+    "gym-mini": { tasks: ["a"], eval_tasks: [], k: 2, horizon: 200, packages: [], installed: true, install_hint: null,
+      presets: { paper: { total_steps: 10_000_000 }, small: { total_steps: 10_000_000 }, tiny: { total_steps: 3000 } } },
+    ml45: { tasks: ["a"], eval_tasks: [], k: 3, horizon: 500, packages: ["metaworld"], installed: true, install_hint: null,
+      presets: { paper: { total_steps: 100_000_000 }, small: { total_steps: 10_000_000 }, tiny: { total_steps: 3000 } } },
+  },
+  objectives: ["dep", "ind"], scales: ["tiny", "small", "paper"],
+  hyperparameters: { lr: 1e-4, total_steps: 1_000_000, gammas: [0.9], actor: "ind" },
+};
+
+test("estimated env steps: --steps, else an override, else the preset at the scale", () => {
+  const file = loadSweepFile(resolveSweepArg("ml45"));
+  assert.equal(stepsPerRun(makePlan(file, {}), desc), 100_000_000);
+  assert.equal(stepsPerRun(makePlan(file, { scale: "tiny" }), desc), 3000);
+  assert.equal(stepsPerRun(makePlan(file, { steps: 77 }), desc), 77);
+  assert.equal(stepsPerRun(makePlan({ ...file, overrides: { total_steps: 55 } }, {}), desc), 55);
+});
+
+test("overrides are checked against describe()'s hyperparameters", () => {
+  checkOverrides({ lr: 3e-4, gammas: [0.5, 0.9] }, desc, "f.yaml");
+  assert.throws(() => checkOverrides({ learning_rate: 1 }, desc, "f.yaml"), /f\.yaml: unknown hyperparameter 'learning_rate' \(known: actor, gammas, lr, total_steps\)/);
+  assert.throws(() => checkOverrides({ lr: "fast" }, desc, "f.yaml"), /hyperparameter 'lr' must be a number/);
+});
