@@ -10,6 +10,7 @@ import { expandGrid, makePlan } from "../src/plan/sweep.js";
 import { openStore, runDirOf } from "../src/store/db.js";
 import { ingestLines } from "../src/store/ingest.js";
 import { getRun, markEnded, upsertSweep } from "../src/store/runs.js";
+import type { CellSummary } from "../src/commands/summary.js";
 import { capture, fingerprint, tempDir, withHome } from "./helpers.js";
 
 function seedHome(home: string) {
@@ -17,7 +18,7 @@ function seedHome(home: string) {
   const runs = expandGrid(plan, (key) => runDirOf(home, key));
   const db = openStore(home);
   upsertSweep(db, { name: "demo", benchmark: plan.benchmark, scale: "tiny", source: plan.source, command: "amago2 sweep gym-mini" }, runs);
-  // ind/ind seed 0 and 1 succeeded with final returns 10 and 30; dep/dep seed 0 is running.
+  // ind/ind seed 0 and 1 succeeded, their last evals' last episodes returning 10 and 30; dep/dep seed 0 is running.
   const byCell = (a: string, c: string, s: number) => runs.find((r) => r.actor === a && r.critic === c && r.seed === s)!;
   for (const [seed, ret] of [[0, 10], [1, 30]] as const) {
     const r = byCell("ind", "ind", seed);
@@ -54,12 +55,19 @@ test("runs, status and status <sweep> report the store's data", async () => {
       const all = await json(["status", "--json"]);
       assert.deepEqual(all.data, [{ sweep: "demo", benchmark: "gym-mini", scale: "tiny", counts: { planned: 5, running: 1, succeeded: 2 } }]);
 
-      const one = (await json(["status", "demo", "--json"])).data as { cells: { actor: string; critic: string; succeeded: number; finalReturn: number | null; finalSuccess: number | null; finalReturnStd: number | null }[] };
-      const indind = one.cells.find((c) => c.actor === "ind" && c.critic === "ind")!;
-      // Final eval = last eval event, last inner episode, mean over tasks: seed 0 -> 10, seed 1 -> 30.
-      assert.deepEqual([indind.succeeded, indind.finalReturn, indind.finalSuccess], [2, 20, 0.5]);
-      assert.ok(Math.abs(indind.finalReturnStd! - Math.SQRT2 * 10) < 1e-9);
-      assert.equal(one.cells.find((c) => c.actor === "dep" && c.critic === "dep")!.finalReturn, null);
+      const one = (await json(["status", "demo", "--json"])).data as { cells: CellSummary[] };
+      const indind = one.cells.find((c) => c.label === "ind/ind")!;
+      assert.equal(indind.succeeded, 2);
+      // The table's final rule: per task, the last episode's value averaged over the (up to 3)
+      // final evals; A is [mean(2, 10), mean(2, 30)] = [6, 16] and B [10, 30], so the IQM
+      // of {6, 10, 16, 30} is 13. Success: A [0.5, 0.5] and B [0, 0] averaged over the trial.
+      const iqms = Object.fromEntries(indind.metrics.map((m) => [m.id, m.iqm]));
+      assert.deepEqual(iqms, { success: 0.25, success_last: 0.5, return: 13 });
+      assert.ok(one.cells.find((c) => c.label === "dep/dep")!.metrics.every((m) => m.iqm === null && m.counted === 0));
+      // And `table` prints exactly these values.
+      const table = (await json(["table", "demo", "--format", "json", "--reps", "100"])).data as { rows: Record<string, { value: number } | null>[] };
+      const row = table.rows.find((r) => String(r.actor) === "ind" && String(r.critic) === "ind")!;
+      assert.deepEqual([row["success/iqm"]?.value, row["success_last/iqm"]?.value, row["return/iqm"]?.value], [0.25, 0.5, 13]);
     });
   } finally {
     cleanup();

@@ -8,6 +8,9 @@ import { parsePlotOptions, runPlot } from "../src/commands/plot.js";
 import { parseReportOptions, runReport } from "../src/commands/report.js";
 import { parseTableOptions, runTable } from "../src/commands/table.js";
 import type { Estimate } from "../src/report/table.js";
+import { iqm } from "../src/report/stats.js";
+import { collectStatus } from "../src/commands/status.js";
+import type { CellSummary } from "../src/commands/summary.js";
 import { capture, tempDir } from "./helpers.js";
 import { buildStore, recordedSweep, type FixtureSweep } from "./report-fixture.js";
 
@@ -69,6 +72,54 @@ test("table: the 2x2 ablation with an interval in every metric column, in all fo
   const tex = await table(recorded, { format: "latex" });
   assert.equal((tex.match(/\\begin\{tabular\}/g) ?? []).length, (tex.match(/\\end\{tabular\}/g) ?? []).length);
   assert.match(tex, /\\toprule[\s\S]*\\midrule[\s\S]*\\bottomrule/);
+});
+
+type RecordedEval = { type: string; step: number; split: string; tasks: Record<string, { return: number[]; success: number[] }> };
+
+/** Per cell, the run x task matrix of a per-trial value, by the table's final rule worked out by hand. */
+function finalMatrices(pick: (t: { return: number[]; success: number[] }) => number): Map<string, number[][]> {
+  const cells = new Map<string, number[][]>();
+  for (const run of recorded.runs) {
+    const evals = run.events.map((l) => JSON.parse(l) as RecordedEval)
+      .filter((e) => e.type === "eval" && e.split === "train").sort((a, b) => a.step - b.step).slice(-3);
+    const tasks = Object.keys(evals[0].tasks).sort();
+    const row = tasks.map((task) => evals.reduce((sum, e) => sum + pick(e.tasks[task]), 0) / evals.length);
+    const cell = `${run.actor}/${run.critic}`;
+    cells.set(cell, [...(cells.get(cell) ?? []), row]);
+  }
+  return cells;
+}
+
+test("recorded ML45 trials: return and success (last ep.) are the last episode's; status shows the table's values", async () => {
+  const { dir, cleanup } = tempDir("amago2-report-rec-");
+  try {
+    buildStore(dir, [recorded]);
+    const env = { AMAGO2_HOME: dir };
+    const { stdout } = await capture(() => runTable(parseTableOptions([NAME], { reps: "200", format: "json" }, env)));
+    const json = JSON.parse(stdout) as JsonTable;
+    const expected = {
+      success: finalMatrices((t) => t.success.reduce((a, b) => a + b, 0) / t.success.length),
+      success_last: finalMatrices((t) => t.success[t.success.length - 1]),
+      return: finalMatrices((t) => t.return[t.return.length - 1]),
+    };
+    // The journals' episodes differ, so a trial mean would give another number.
+    const trialMean = finalMatrices((t) => t.return.reduce((a, b) => a + b, 0) / t.return.length);
+    const status = collectStatus(dir, NAME);
+    if (Array.isArray(status)) throw new Error("status of one sweep gives its detail, not the list of sweeps");
+    for (const row of json.rows) {
+      const cell = `${row.actor}/${row.critic}`;
+      const summary: CellSummary | undefined = status.cells.find((c) => c.label === cell);
+      assert.ok(summary);
+      for (const [id, matrices] of Object.entries(expected)) {
+        const value = (row[`${id}/iqm`] as Estimate).value;
+        assert.ok(Math.abs(value - iqm(matrices.get(cell) as number[][])) < 1e-9, `${cell} ${id}`);
+        assert.equal(summary.metrics.find((m) => m.id === id)?.iqm, value, `${cell} ${id}: status != table`);
+      }
+      assert.notEqual((row["return/iqm"] as Estimate).value, iqm(trialMean.get(cell) as number[][]));
+    }
+  } finally {
+    cleanup();
+  }
 });
 
 test("a partial sweep: a run still going and one never started are marked, not averaged as complete", async () => {

@@ -17,7 +17,10 @@ const LEVEL: Record<string, number> = { "dep/dep": 0.1, "dep/ind": 0.3, "ind/dep
 const TASKS = ["pick", "push", "reach"];
 const STEPS = [500, 1000, 1500, 2000];
 
-/** Success grows linearly with steps; the last episode of a trial is 0.2 better. */
+/**
+ * Success grows linearly with steps; the last episode of a trial is 0.2 better. The
+ * return is earned on the last episode only, so a trial mean would read a third of it.
+ */
 const metaWorldLike: SyntheticSpec = {
   name: "mw", benchmark: "ml45-mini", tasks: TASKS, seeds: 2, evalSteps: STEPS,
   value: (actor, critic, seed, step, task) => {
@@ -25,7 +28,7 @@ const metaWorldLike: SyntheticSpec = {
     const level = LEVEL[`${actor}/${critic}`];
     return {
       success: [level * f, level * f, (level + 0.2) * f],
-      return: [10 * level * f + seed + TASKS.indexOf(task), 10 * level * f + seed + TASKS.indexOf(task), 0],
+      return: [0, 0, 10 * level * f + seed + TASKS.indexOf(task)],
     };
   },
 };
@@ -72,13 +75,15 @@ test("final = mean of the last 3 evaluations per task; all three ML45 headline c
     assert.equal(row.seeds, "2/2");
     near(est(row["success/iqm"]).value, ((3 * level + 0.2) / 3) * meanFactor);
     near(est(row["success_last/iqm"]).value, (level + 0.2) * meanFactor);
-    // Returns: per (seed, task) the mean over episodes of the final evals, then IQM over all.
-    const scores = [0, 1].map((seed) => TASKS.map((_, t) => ((10 * level * meanFactor + seed + t) * 2) / 3));
+    // Returns: per (seed, task) the last episode's, averaged over the final evals; then IQM over all.
+    const scores = [0, 1].map((seed) => TASKS.map((_, t) => 10 * level * meanFactor + seed + t));
     near(est(row["return/iqm"]).value, iqm(scores));
     const r = est(row["return/iqm"]);
     assert.ok((r.lo as number) <= r.value && r.value <= (r.hi as number));
   }
   assert.ok(table.notes.some((n) => n.includes("mean of its last 3 evaluations") && n.includes("only succeeded runs count")));
+  assert.ok(table.notes.includes("return = return of the trial's last episode"));
+  assert.ok(table.notes.some((n) => n.startsWith("a trial's return and score are its last inner episode's")));
 });
 
 const partialSpec: SyntheticSpec = {
@@ -100,7 +105,7 @@ test("partial cells are marked, running runs reported, and never averaged as com
   assert.equal(est(rowOf(table, "dep/ind")["success/iqm"]).partial, false);
   // Only the finished seed: return IQM over seed 0 alone.
   const meanFactor = 0.75;
-  near(est(indInd["return/iqm"]).value, iqm([TASKS.map((_, t) => ((5 * meanFactor + t) * 2) / 3)]));
+  near(est(indInd["return/iqm"]).value, iqm([TASKS.map((_, t) => 5 * meanFactor + t)]));
   const md = renderTable(table, "md");
   assert.match(md, /\| ind \| ind \| 1\/2 \(1 running\) \| [0-9.]+ \[[0-9.]+, [0-9.]+\]† \|/);
   assert.ok(table.notes.some((n) => n.startsWith("† = partial cell")));
@@ -148,6 +153,31 @@ test("with a normalised score (Atari) the score is the one headline column: raw 
   assert.deepEqual(ids.filter((id) => id.startsWith("score/")), ["score/iqm", "score/mean", "score/median", "score/mean_std", "score/gap"]);
   assert.ok(!ids.some((id) => id.startsWith("return/")));
   near(est(rowOf(table, "ind/ind")["score/gap"]).value, 0.5);
+});
+
+/** POPGym's trials: a practice episode that pays 0, then the one that counts (score = return). */
+const popgymLike = (withScore: boolean): SyntheticSpec => ({
+  name: withScore ? "pop" : "pop-raw", benchmark: "popgym-mini", tasks: ["RepeatPreviousEasy", "CountRecallEasy"], seeds: 2,
+  evalSteps: [100, 200, 300, 400],
+  value: (actor, critic, seed, step, task) => {
+    const counted = LEVEL[`${actor}/${critic}`] * (step / 400) - 0.1 * seed - (task === "CountRecallEasy" ? 0.3 : 0);
+    return { return: [0, counted], success: null, ...(withScore ? { score: [0, counted] } : {}) };
+  },
+});
+
+test("POPGym-like trials: the headline is the counted last episode, never diluted by the practice one", () => {
+  // The final mean over the last three of four evaluations scales each value by 0.75.
+  const expected = (level: number) => [0, 1].map((seed) => [-0.3, 0].map((shift) => level * 0.75 - 0.1 * seed + shift));
+  const scored = buildTable(collect([syntheticSweep(popgymLike(true))]), options({ stat: "all" }));
+  assert.deepEqual(asJson(scored).columns.map((c) => c.id).filter((id) => id.includes("/")),
+    ["score/iqm", "score/mean", "score/median", "score/mean_std", "score/gap"]);
+  const raw = buildTable(collect([syntheticSweep(popgymLike(false))]), options());
+  for (const [cell, level] of Object.entries(LEVEL)) {
+    near(est(rowOf(scored, cell)["score/iqm"]).value, iqm(expected(level)));
+    near(est(rowOf(scored, cell)["score/mean"]).value, level * 0.75 - 0.05 - 0.15);
+    near(est(rowOf(raw, cell)["return/iqm"]).value, iqm(expected(level)));
+  }
+  assert.ok(scored.notes.some((n) => n.startsWith("score = normalised score of the trial's last episode")));
 });
 
 test("another swept setting becomes a row axis", () => {

@@ -176,6 +176,17 @@ def test_popgym_first_episode_is_practice_with_its_rewards_shown():
     assert infos[ends[0]]["episode_return"] == 0.0
 
 
+def test_popgym_score_is_the_counted_episodes_return_on_the_common_scale():
+    assert all(t.score is not None for t in popgym.popgym_benchmark("popgym").train_tasks)
+    task = popgym.popgym_task("MultiarmedBanditEasy", reward_multiplier=100.0)
+    assert (task.score(-1.0), task.score(1.0)) == (-1.0, 1.0)
+    _, _, rewards, infos = run_trial([task], popgym.K, None)
+    practice, counted = [info["episode_return"] for info in infos if "episode_return" in info]
+    assert practice == 0.0 and -1.0 <= counted <= 1.0
+    # The multiplier scales what is trained on, never the score.
+    assert rewards.sum() == pytest.approx(100.0 * counted) and task.score(counted) == counted
+
+
 def test_popgym_invalid_action_is_replaced_and_flagged():
     tasks = [popgym.popgym_task("CountRecallEasy"), popgym.popgym_task("MineSweeperEasy")]
     # MineSweeperEasy has 16 actions (4x4) of the union 27: action 20 is invalid for it.

@@ -5,7 +5,9 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
+from amago2.collect import evaluate
 from amago2.config import ConfigError
 from amago2.envs import gym_sets
 from amago2.envs.base import TaskSpec
@@ -141,6 +143,50 @@ def test_gym_mini_spans_the_builtins():
     layout = layout_for_tasks(bench.train_tasks)
     assert layout.action_space == gym.spaces.Discrete(6)  # Taxi's 6 actions
     assert layout.flat_dim == 500  # Taxi's one-hot state
+
+
+def test_gym_mini_scores_map_the_documented_return_bounds_to_0_and_1():
+    bench = get_benchmark("gym-mini")
+    for spec in bench.train_tasks:
+        low, high = gym_sets.GYM_MINI_RETURN_RANGES[spec.name]
+        assert (spec.score(low), spec.score(high)) == (0.0, 1.0), spec.name
+    # The bounds are per-step reward x time limit: they hold for the installed gymnasium
+    # only while its registered limits are the documented ones.
+    limits = {name: gym.spec(name).max_episode_steps for name in gym_sets.GYM_MINI_IDS}
+    ranges = gym_sets.GYM_MINI_RETURN_RANGES
+    assert ranges["CartPole-v1"][1] == limits["CartPole-v1"]
+    assert ranges["Acrobot-v1"][0] == -limits["Acrobot-v1"]
+    assert ranges["MountainCar-v0"][0] == -limits["MountainCar-v0"]
+    assert ranges["Taxi-v3"][0] == -10 * limits["Taxi-v3"]
+
+
+class ConstantAgent:
+    """An agent for `evaluate` that always takes action 0 (push or accelerate left, torque
+    -1, move south): some of its returns are known in advance. It has no memory to keep."""
+
+    def init_acting(self, n):
+        return None
+
+    def act(self, state, obs, prev_action, prev_reward, time, sample):
+        return torch.zeros(len(time), dtype=torch.long)
+
+    def env_actions(self, actions):
+        return actions.numpy()
+
+
+def test_gym_mini_eval_reports_carry_normalised_scores_in_0_1():
+    bench = get_benchmark("gym-mini")
+    tasks = list(enumerate(bench.train_tasks))
+    report = evaluate(ConstantAgent(), layout_for_tasks(bench.train_tasks), tasks, bench.k, bench.horizon,
+                      trials_per_task=1, seed=0, device=torch.device("cpu"))
+    for _, spec in tasks:
+        entry = report[spec.name]
+        assert len(entry["score"]) == bench.k
+        assert entry["score"] == pytest.approx([spec.score(r) for r in entry["return"]])
+        assert all(0.0 <= s <= 1.0 for s in entry["score"]), (spec.name, entry)
+    # Pushing left forever never reaches MountainCar's flag: its documented minimum, score 0.
+    assert report["MountainCar-v0"]["return"] == [-200.0, -200.0]
+    assert report["MountainCar-v0"]["score"] == [0.0, 0.0]
 
 
 def test_user_defined_set_with_a_users_registered_env():

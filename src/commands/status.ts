@@ -5,7 +5,7 @@ import { UserError } from "../ui/errors.js";
 import { createLogger } from "../ui/logger.js";
 import type { ExitCode } from "./exit-codes.js";
 import { renderRuns, toListing, type RunListing } from "./runs.js";
-import { collectCellSummaries, renderCellSummaries, renderColumns, type CellSummary } from "./summary.js";
+import { collectSweepSummary, renderCellSummaries, renderColumns, type CellSummary } from "./summary.js";
 
 export interface StatusOptions {
   sweep?: string;
@@ -45,7 +45,7 @@ export function collectStatus(home: string, sweep?: string): SweepCounts[] | Swe
         throw new UserError(`no sweep '${sweep}' in ${home} (known: ${known.join(", ") || "none"})`);
       }
       const runs = runsOfSweep(db, sweep);
-      return { sweep, benchmark: row.benchmark, scale: row.scale, runs: runs.map(toListing), cells: collectCellSummaries(db, runs) };
+      return { sweep, benchmark: row.benchmark, scale: row.scale, runs: runs.map(toListing), cells: collectSweepSummary(db, sweep) };
     }
     return listSweeps(db).map((s) => {
       const counts: Record<string, number> = {};

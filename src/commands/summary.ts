@@ -1,57 +1,52 @@
-// The result summary of a sweep: one row per (actor, critic) cell over its seeds. Printed
-// at the end of `sweep`/`ablate` and by `status`. `collect` returns rows, `render` text.
+// The result summary of a sweep: one row per grid cell, printed at the end of a sweep
+// with no succeeded run and by `status`. Its values are the ones `amago2 table` prints
+// (the IQM of each headline metric over the cell's runs x tasks, with "final" as
+// report/model.ts defines it) minus the bootstrap intervals, so `status` stays instant.
+// `collect` returns rows, `render` text.
+import { collectSweeps } from "../report/collect.js";
+import { cellMatrix, cellsOf, describePoint, headlineMetrics, TRIAL_RULE, type ScorePoint } from "../report/model.js";
+import { iqm } from "../report/stats.js";
 import type { Store } from "../store/db.js";
-import { finalEval, runsOfSweep, type RunRow } from "../store/runs.js";
+
+const FINAL: ScorePoint = { atSteps: null };
+
+export interface MetricSummary {
+  /** The table's metric id ("success", "score", "test/return", ...). */
+  id: string;
+  short: string;
+  label: string;
+  /** IQM over the counted runs x tasks of their final scores; null when no run counts yet. */
+  iqm: number | null;
+  /** Runs that count towards the final value (succeeded ones with an evaluation). */
+  counted: number;
+}
 
 export interface CellSummary {
+  /** "ind/dep", plus any other swept axis: "ind/dep lr=0.001". */
+  label: string;
   actor: string;
   critic: string;
   runs: number;
   succeeded: number;
   failed: number;
-  /** Mean over runs with an eval of the final train-eval return (last inner episode, mean over tasks). */
-  finalReturn: number | null;
-  finalReturnStd: number | null;
-  finalSuccess: number | null;
-  evaluated: number;
-}
-
-function mean(xs: number[]): number | null {
-  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
-}
-
-function std(xs: number[]): number | null {
-  const m = mean(xs);
-  if (m === null || xs.length < 2) return null;
-  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
-}
-
-export function collectCellSummaries(db: Store, runs: RunRow[]): CellSummary[] {
-  const cells = new Map<string, RunRow[]>();
-  for (const r of runs) {
-    const id = `${r.actor}/${r.critic}`;
-    cells.set(id, [...(cells.get(id) ?? []), r]);
-  }
-  return [...cells.values()].map((group) => {
-    const evals = group.map((r) => finalEval(db, r.key)).filter((e) => e !== undefined);
-    const returns = evals.map((e) => e.return).filter((x): x is number => x !== null);
-    const successes = evals.map((e) => e.success).filter((x): x is number => x !== null);
-    return {
-      actor: group[0].actor,
-      critic: group[0].critic,
-      runs: group.length,
-      succeeded: group.filter((r) => r.status === "succeeded").length,
-      failed: group.filter((r) => r.status === "failed" || r.status === "crashed").length,
-      finalReturn: mean(returns),
-      finalReturnStd: std(returns),
-      finalSuccess: mean(successes),
-      evaluated: evals.length,
-    };
-  }).sort((a, b) => `${a.actor}${a.critic}`.localeCompare(`${b.actor}${b.critic}`));
+  metrics: MetricSummary[];
 }
 
 export function collectSweepSummary(db: Store, sweep: string): CellSummary[] {
-  return collectCellSummaries(db, runsOfSweep(db, sweep));
+  const [record] = collectSweeps(db, [sweep]);
+  const metrics = headlineMetrics(record.runs);
+  return cellsOf(record).map((cell) => ({
+    label: cell.label,
+    actor: cell.actor,
+    critic: cell.critic,
+    runs: cell.runs.length,
+    succeeded: cell.runs.filter((r) => r.status === "succeeded").length,
+    failed: cell.runs.filter((r) => r.status === "failed" || r.status === "crashed").length,
+    metrics: metrics.map((metric) => {
+      const { runs, tasks, matrix } = cellMatrix(cell, metric, FINAL);
+      return { id: metric.id, short: metric.short, label: metric.label, iqm: tasks.length ? iqm(matrix) : null, counted: runs.length };
+    }),
+  }));
 }
 
 /** Columns padded to their widest cell; plain text (no colour) so it pipes cleanly. */
@@ -61,15 +56,21 @@ export function renderColumns(header: string[], rows: string[][]): string {
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
 
-const fmt = (x: number | null, digits = 2) => (x === null ? "-" : x.toFixed(digits));
+const fmt = (x: number | null) => (x === null ? "-" : x.toFixed(3));
 
+/** The cells, then the definitions the values follow (the same words `table` prints). */
 export function renderCellSummaries(cells: CellSummary[]): string {
-  return renderColumns(
-    ["actor", "critic", "runs", "ok", "failed", "final return", "success"],
-    cells.map((c) => [
-      c.actor, c.critic, String(c.runs), String(c.succeeded), String(c.failed),
-      c.finalReturn === null ? "-" : `${fmt(c.finalReturn)}${c.finalReturnStd === null ? "" : ` ± ${fmt(c.finalReturnStd)}`}`,
-      fmt(c.finalSuccess),
-    ]),
+  const metrics = cells[0]?.metrics ?? [];
+  const table = renderColumns(
+    ["cell", "runs", "ok", "failed", ...metrics.map((m) => `${m.short} IQM`)],
+    cells.map((c) => [c.label, String(c.runs), String(c.succeeded), String(c.failed), ...c.metrics.map((m) => fmt(m.iqm))]),
   );
+  if (metrics.length === 0) return table;
+  const notes = [
+    "IQM = interquartile mean of all run x task scores, as `amago2 table` prints it (which adds 95% intervals)",
+    describePoint(FINAL),
+    TRIAL_RULE,
+    ...metrics.map((m) => `${m.short} = ${m.label}`),
+  ];
+  return [table, ...notes.map((n) => `- ${n}`)].join("\n");
 }

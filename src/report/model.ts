@@ -68,16 +68,29 @@ export interface Metric {
 }
 
 const average = (xs: number[]): number => xs.reduce((s, v) => s + v, 0) / xs.length;
+const last = (xs: number[] | null): number | null => (xs && xs.length ? xs[xs.length - 1] : null);
+
+/**
+ * How a trial's k inner episodes become one value. Meta-RL reports the adapted
+ * performance, so return and score are the last episode's: the earlier ones are the
+ * agent's attempts at learning the task (and POPGym's first episode is practice that
+ * pays 0). Success is the exception the paper reports both ways.
+ */
+export const TRIAL_RULE = "a trial's return and score are its last inner episode's (the performance after adapting to " +
+  "the task in the earlier episodes; POPGym's first episode is practice and pays 0); success is given both averaged " +
+  "over the trial's episodes and on its last episode";
 
 const METRIC_KINDS = {
   success: { short: "success", label: "success rate averaged over the trial's episodes", normalised: true,
     of: (t: TaskEval) => (t.success && t.success.length ? average(t.success) : null) },
   success_last: { short: "success (last ep.)", label: "success rate on the trial's last episode", normalised: true,
-    of: (t: TaskEval) => (t.success && t.success.length ? t.success[t.success.length - 1] : null) },
-  score: { short: "score", label: "normalised score averaged over the trial's episodes", normalised: true,
-    of: (t: TaskEval) => (t.score && t.score.length ? average(t.score) : null) },
-  return: { short: "return", label: "return averaged over the trial's episodes", normalised: false,
-    of: (t: TaskEval) => (t.returns.length ? average(t.returns) : null) },
+    of: (t: TaskEval) => last(t.success) },
+  score: { short: "score", label: "normalised score of the trial's last episode (the benchmark's per-task scale: " +
+    "Atari human-normalised, gym-mini (R - min) / (max - min) over the documented return range, POPGym its return, " +
+    "designed to lie in [-1, 1])", normalised: true,
+    of: (t: TaskEval) => last(t.score) },
+  return: { short: "return", label: "return of the trial's last episode", normalised: false,
+    of: (t: TaskEval) => last(t.returns) },
 } as const;
 
 type MetricKind = keyof typeof METRIC_KINDS;
@@ -97,8 +110,9 @@ function metric(kind: MetricKind, split: Split): Metric {
 /**
  * The benchmark's headline columns, read off its evaluations: with success (Meta-World)
  * success averaged over the trial, success on the last episode, and return; with a
- * normalised score (Atari) that score alone, since raw returns of different games do
- * not aggregate; otherwise return. Train-split columns first, then held-out ones.
+ * normalised score (Atari, gym-mini, POPGym) that score alone, since raw returns of
+ * tasks on different scales do not aggregate; otherwise return. Train-split columns
+ * first, then held-out ones.
  */
 export function headlineMetrics(runs: RunRecord[]): Metric[] {
   const out: Metric[] = [];

@@ -7,7 +7,7 @@ import {
   type ScoreMatrix, type Statistic,
 } from "./stats.js";
 import {
-  cellMatrix, cellsOf, describePoint, headlineMetrics, type Cell, type Metric, type ScorePoint,
+  cellMatrix, cellsOf, describePoint, headlineMetrics, TRIAL_RULE, type Cell, type Metric, type ScorePoint,
   type SweepRecord,
 } from "./model.js";
 
@@ -177,7 +177,7 @@ export function aggregateTable(sweeps: SweepRecord[], opts: TableOptions): Table
     }
   }
 
-  const notes = [describePoint(opts.point), ...statNotes(opts, usedStats)];
+  const notes = [describePoint(opts.point), TRIAL_RULE, ...statNotes(opts, usedStats)];
   notes.push(...[...metricNotes].map(([short, label]) => `${short} = ${label}`));
   if (anyPoi && opts.vs) {
     notes.push(`P(a > ${opts.vs.actor}/${opts.vs.critic}) = probability that a run of the row's cell beats a run of the baseline on a task (ties count half), averaged over tasks; interval from ${opts.reps ?? DEFAULT_POI_REPS} repetitions resampling both cells`);
@@ -212,12 +212,14 @@ export function perTaskTable(sweeps: SweepRecord[], opts: TableOptions): TableMo
   const rows: TableValue[][] = [];
   const pending: Map<string, TableValue>[] = [];
   const usedStats = new Set<string>();
+  const metricNotes = new Map<string, string>();
   let anyPartial = false;
 
   for (const sweep of sweeps) {
     const cells = cellsOf(sweep);
     const taskRows = new Map<string, Map<string, TableValue>>();
     for (const metric of headlineMetrics(sweep.runs)) {
+      metricNotes.set(metric.short, metric.label);
       for (const spec of statsFor(opts.stat, metric)) {
         usedStats.add(spec.id);
         for (const cell of cells) {
@@ -243,7 +245,8 @@ export function perTaskTable(sweeps: SweepRecord[], opts: TableOptions): TableMo
   const groups = [...new Set(columns.slice(2).map((c) => c.group))];
   const ordered = [...columns.slice(0, 2), ...groups.flatMap((g) => columns.slice(2).filter((c) => c.group === g))];
   for (const row of pending) rows.push(ordered.map((c) => row.get(c.id) ?? null));
-  const notes = [describePoint(opts.point), ...statNotes(opts, usedStats)];
+  const notes = [describePoint(opts.point), TRIAL_RULE, ...statNotes(opts, usedStats)];
+  notes.push(...[...metricNotes].map(([short, label]) => `${short} = ${label}`));
   if (anyPartial) notes.push(partialNote());
   const title = `${sweeps.map((s) => s.name).join(" + ")} per task: ${STAT_TITLES[opts.stat]} over runs`;
   return { title, columns: ordered, rows, notes };

@@ -156,17 +156,3 @@ export function cancelRequested(db: Store, keys: readonly string[]): string[] {
     .all(...keys) as { key: string }[];
   return rows.map((r) => r.key);
 }
-
-/** The latest eval of a run: mean over tasks of the return (and success) of the trial's last episode. */
-export function finalEval(db: Store, key: string, split: "train" | "test" = "train"):
-  { step: number; return: number | null; success: number | null; tasks: number } | undefined {
-  const row = db.prepare(`WITH last AS (SELECT MAX(seq) AS seq FROM evals WHERE run_key = ? AND split = ?),
-      per_task AS (SELECT e.task, e.step, e.return, e.success FROM evals e, last
-        WHERE e.run_key = ? AND e.split = ? AND e.seq = last.seq
-          AND e.episode = (SELECT MAX(episode) FROM evals x WHERE x.run_key = e.run_key AND x.seq = e.seq
-                           AND x.split = e.split AND x.task = e.task))
-    SELECT MAX(step) AS step, AVG(return) AS ret, AVG(success) AS success, COUNT(*) AS tasks FROM per_task`)
-    .get(key, split, key, split) as { step: number | null; ret: number | null; success: number | null; tasks: number };
-  if (!row || row.tasks === 0 || row.step === null) return undefined;
-  return { step: row.step, return: row.ret, success: row.success, tasks: row.tasks };
-}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-from typing import Any
+from typing import Any, Callable
 
 import gymnasium as gym
 
@@ -27,12 +27,32 @@ from amago2.envs.base import Benchmark, TaskSpec
 GYM_MINI_IDS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "FrozenLake-v1", "Taxi-v3")
 GYM_MINI_K = 2
 
+# The bounds of an episode return, (min, max), from each env's documented reward schedule
+# and time limit (gymnasium docs, "Rewards" and "Episode End" of each env, gymnasium
+# 1.2.3). They are bounds, not always attainable (Acrobot cannot reach the goal in 0
+# steps), so a return's score (R - min) / (max - min) always lies in [0, 1] and tasks
+# whose raw returns differ by orders of magnitude aggregate in one table.
+GYM_MINI_RETURN_RANGES = {
+    "CartPole-v1": (0.0, 500.0),      # +1 per step, truncated at 500 steps
+    "Acrobot-v1": (-500.0, 0.0),      # -1 per step until the goal (0), truncated at 500
+    "MountainCar-v0": (-200.0, 0.0),  # -1 per step, truncated at 200
+    "FrozenLake-v1": (0.0, 1.0),      # +1 on reaching the goal, 0 otherwise
+    # -10 for an illegal pickup/drop-off (else -1) on each of at most 200 steps; +20 for
+    # the delivery, which ends the episode and is the only positive reward.
+    "Taxi-v3": (-2000.0, 20.0),
+}
+
 DEF_KEYS = {"tasks", "eval_tasks", "k", "horizon", "preset"}
 TASK_KEYS = {"env_id", "reward_multiplier", "kwargs", "name"}
 
 
+def min_max_score(low: float, high: float) -> Callable[[float], float]:
+    """The score of a return in [low, high]: 0 at low, 1 at high."""
+    return lambda episode_return: (episode_return - low) / (high - low)
+
+
 def gym_task(env_id: str, reward_multiplier: float = 1.0, kwargs: dict[str, Any] | None = None,
-             name: str | None = None) -> TaskSpec:
+             name: str | None = None, score: Callable[[float], float] | None = None) -> TaskSpec:
     kwargs = dict(kwargs or {})
 
     def make(seed: int) -> gym.Env:
@@ -40,12 +60,13 @@ def gym_task(env_id: str, reward_multiplier: float = 1.0, kwargs: dict[str, Any]
         env.action_space.seed(seed)
         return env
 
-    return TaskSpec(name=name or env_id, make=make, reward_multiplier=float(reward_multiplier))
+    return TaskSpec(name=name or env_id, make=make, reward_multiplier=float(reward_multiplier), score=score)
 
 
 def gym_mini() -> Benchmark:
-    return Benchmark(name="gym-mini", train_tasks=tuple(gym_task(i) for i in GYM_MINI_IDS),
-                     eval_tasks=(), k=GYM_MINI_K, horizon=None, packages=("gymnasium",))
+    tasks = tuple(gym_task(i, score=min_max_score(*GYM_MINI_RETURN_RANGES[i])) for i in GYM_MINI_IDS)
+    return Benchmark(name="gym-mini", train_tasks=tasks, eval_tasks=(), k=GYM_MINI_K, horizon=None,
+                     packages=("gymnasium",))
 
 
 def _check_env_id(env_id: str) -> str | None:

@@ -12,6 +12,12 @@ the learner but shown in the observation ("reward", the step's raw reward, which
 "state" sorted after it sits at the same place of "vec" for every task); the second
 episode is the one that counts. Its trial metrics are therefore the last inner episode:
 the first one reports a return of 0.
+
+Score: POPGym scales every task's rewards so an episode's return lies in [-1, 1] with 1
+the best possible (each step pays a fixed share of 1, e.g. +-1/episode length:
+popgym/envs/*.py). The score is that return as is, so tasks aggregate and the numbers
+stay those POPGym and AMAGO report; a rescaled variant's multipliers change what is
+trained on, never the score.
 """
 
 from __future__ import annotations
@@ -91,6 +97,11 @@ class PracticeFirstEpisode(gym.Wrapper):
         return shown, 0.0 if practice else float(reward), terminated, truncated, info
 
 
+def popgym_score(episode_return: float) -> float:
+    """The return, already on POPGym's common [-1, 1] scale (see the module docstring)."""
+    return float(episode_return)
+
+
 def popgym_task(task: str, reward_multiplier: float = 1.0) -> TaskSpec:
     """A POPGym env by its short name, e.g. "RepeatPreviousEasy"."""
     import popgym  # noqa: F401  (registers the popgym-* ids with Gymnasium)
@@ -102,7 +113,7 @@ def popgym_task(task: str, reward_multiplier: float = 1.0) -> TaskSpec:
         env.action_space.seed(seed)
         return PracticeFirstEpisode(env)
 
-    return TaskSpec(name=task, make=make, reward_multiplier=reward_multiplier)
+    return TaskSpec(name=task, make=make, reward_multiplier=reward_multiplier, score=popgym_score)
 
 
 def popgym_benchmark(variant: str) -> Benchmark:
