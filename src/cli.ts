@@ -114,6 +114,7 @@ export function buildProgram(dispatch: Dispatch): Command {
 
   program.command("setup").description("create the project's Python runtime (.venv with the amago2 package)")
     .option("--force", "recreate it").option("--python <path>", "base interpreter for the venv")
+    .option("--procgen", "create the separate Procgen runtime instead (.venv-procgen: numpy<2, old gym, procgen2)")
     .action(async (raw) => {
       const mod = await import("./commands/setup.js");
       const opts = mod.parseSetupOptions(raw);

@@ -10,18 +10,44 @@ import { UserError } from "../ui/errors.js";
 /** The project virtualenv `amago2 setup` creates. */
 export const PROJECT_VENV = path.join(PACKAGE_ROOT, ".venv");
 export const PROJECT_PYTHON = path.join(PROJECT_VENV, "bin", "python");
+/**
+ * Procgen's own virtualenv (`amago2 setup --procgen`): procgen2 needs numpy<2 and the old
+ * gym, which the project venv's packages cannot live with.
+ */
+export const PROCGEN_VENV = path.join(PACKAGE_ROOT, ".venv-procgen");
+export const PROCGEN_PYTHON = path.join(PROCGEN_VENV, "bin", "python");
+/** The built-in benchmarks whose runs default to the Procgen runtime. */
+export const PROCGEN_BENCHMARKS: readonly string[] = ["procgen", "procgen-rescaled"];
 
 const FIX_HINT = "run `amago2 setup`, or set AMAGO2_PYTHON=/path/to/python (one with `pip install -e python` done)";
+const PROCGEN_FIX_HINT = "install it with `amago2 setup --procgen` (Procgen needs numpy<2 and the old gym, so it " +
+  "gets a venv of its own), or set AMAGO2_PYTHON=/path/to/python (a Python 3.11 with `pip install -e 'python[procgen]'` done)";
 
-/** The interpreter asked for (--python, then AMAGO2_PYTHON), else the project venv; unverified. */
-export function chosenPython(opts: { python?: string } = {}): string {
+export interface PythonChoice {
+  /** --python */
+  python?: string;
+  /** The built-in benchmark the interpreter is for: Procgen's have their own default. */
+  benchmark?: string;
+}
+
+function usesProcgenRuntime(opts: PythonChoice): boolean {
+  return !opts.python && !process.env.AMAGO2_PYTHON && PROCGEN_BENCHMARKS.includes(opts.benchmark ?? "");
+}
+
+/**
+ * The interpreter asked for (--python, then AMAGO2_PYTHON), else the Procgen runtime for a
+ * Procgen benchmark and the project venv for everything else; unverified.
+ */
+export function chosenPython(opts: PythonChoice = {}): string {
+  if (usesProcgenRuntime(opts)) return PROCGEN_PYTHON;
   return opts.python || process.env.AMAGO2_PYTHON || PROJECT_PYTHON;
 }
 
 /** Names where the interpreter came from, for error lines. */
-function origin(opts: { python?: string }): string {
+function origin(opts: PythonChoice): string {
   if (opts.python) return "--python";
   if (process.env.AMAGO2_PYTHON) return "AMAGO2_PYTHON";
+  if (usesProcgenRuntime(opts)) return `the Procgen runtime, which benchmark '${opts.benchmark}' runs in`;
   return "the project venv";
 }
 
@@ -30,16 +56,17 @@ function origin(opts: { python?: string }): string {
  * name such as `python3` is looked up on PATH). Throws a UserError (one line, saying how to
  * fix it) when it is missing or lacks the package.
  */
-export async function resolvePython(opts: { python?: string } = {}): Promise<string> {
+export async function resolvePython(opts: PythonChoice = {}): Promise<string> {
   const python = chosenPython(opts);
   const from = origin(opts);
+  const fix = usesProcgenRuntime(opts) ? PROCGEN_FIX_HINT : FIX_HINT;
   const probe = await execa(python, ["-c", "import sys, amago2; print(sys.executable)"], { reject: false, timeout: 60_000 });
   if (probe.code === "ENOENT" || probe.code === "EACCES") {
-    throw new UserError(`no Python interpreter at ${python} (${from}); ${FIX_HINT}`);
+    throw new UserError(`no Python interpreter at ${python} (${from}); ${fix}`);
   }
   if (probe.failed) {
     const why = lastLine(String(probe.stderr)) || probe.shortMessage;
-    throw new UserError(`${python} (${from}) cannot import amago2 (${why}); ${FIX_HINT}`);
+    throw new UserError(`${python} (${from}) cannot import amago2 (${why}); ${fix}`);
   }
   return lastLine(String(probe.stdout));
 }
@@ -47,6 +74,41 @@ export async function resolvePython(opts: { python?: string } = {}): Promise<str
 /** Whether `python` names an interpreter that runs (a path, or a name on PATH). */
 export async function pythonRuns(python: string): Promise<boolean> {
   return !(await execa(python, ["-c", "pass"], { reject: false, timeout: 60_000 })).failed;
+}
+
+/** The versions a working Procgen runtime reports. */
+export interface ProcgenVersions {
+  python: string;
+  torch: string;
+  numpy: string;
+  gym: string;
+  procgen2: string;
+}
+
+// procgen is imported first, so an interpreter without it is answered before torch loads.
+// Starting one game loads procgen's prebuilt library, which `import procgen` alone does
+// not: that library links the system's libGL and GLib, so a machine without them is found
+// out here rather than in the middle of a run.
+const PROCGEN_PROBE = [
+  "import importlib.metadata as m, json, sys",
+  "from procgen import ProcgenGym3Env",
+  "import amago2, torch",
+  "ProcgenGym3Env(num=1, env_name='coinrun').close()",
+  "versions = {d: m.version(d) for d in ('numpy', 'gym', 'procgen2')}",
+  "sys.stdout.write('\\n' + json.dumps({'python': sys.version.split()[0], 'torch': torch.__version__, **versions}) + '\\n')",
+].join("\n");
+
+export type ProcgenProbe =
+  | { state: "ok"; versions: ProcgenVersions }
+  | { state: "missing" }
+  | { state: "broken"; error: string };
+
+/** Whether `python` exists and runs amago2 and a Procgen game: its versions, or why not. */
+export async function probeProcgen(python: string): Promise<ProcgenProbe> {
+  const probe = await execa(python, ["-c", PROCGEN_PROBE], { reject: false, timeout: 120_000 });
+  if (probe.code === "ENOENT" || probe.code === "EACCES") return { state: "missing" };
+  if (probe.failed) return { state: "broken", error: lastLine(String(probe.stderr)) || String(probe.shortMessage) };
+  return { state: "ok", versions: JSON.parse(lastLine(String(probe.stdout))) as ProcgenVersions };
 }
 
 /**

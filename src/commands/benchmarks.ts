@@ -1,6 +1,7 @@
 // `amago2 benchmarks`: what Python's describe() knows, and whether each set is installed.
-import { asDescription, type Description } from "../plan/describe.js";
+import { asDescription, withBenchmarksFrom, type Description } from "../plan/describe.js";
 import { builtinSweeps } from "../plan/sweep-file.js";
+import { UserError } from "../ui/errors.js";
 import { createLogger } from "../ui/logger.js";
 import type { ExitCode } from "./exit-codes.js";
 import { renderColumns } from "./summary.js";
@@ -44,9 +45,22 @@ export function renderBenchmarks(rows: BenchmarkListing[]): string {
 
 export async function runBenchmarks(opts: BenchmarksOptions): Promise<ExitCode> {
   const log = createLogger(opts);
-  const { resolvePython, callPythonJson } = await import("../bridge/python.js");
+  const { resolvePython, callPythonJson, PROCGEN_BENCHMARKS } = await import("../bridge/python.js");
   const python = await resolvePython({ python: opts.python });
-  const rows = collectBenchmarks(asDescription(await callPythonJson(python, "describe")), builtinSweeps());
+  let desc = asDescription(await callPythonJson(python, "describe"));
+  // Procgen's benchmarks run in their own runtime, so that one says whether they are
+  // installed; without it, the main interpreter's entry stands (not installed, and its
+  // hint names `amago2 setup --procgen`). Both share one runtime, "procgen" stands for both.
+  let procgenPython: string | null = null;
+  try {
+    procgenPython = await resolvePython({ python: opts.python, benchmark: "procgen" });
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+  }
+  if (procgenPython !== null && procgenPython !== python) {
+    desc = withBenchmarksFrom(desc, asDescription(await callPythonJson(procgenPython, "describe")), PROCGEN_BENCHMARKS);
+  }
+  const rows = collectBenchmarks(desc, builtinSweeps());
   log.out(opts.json ? JSON.stringify(rows, null, 2) : renderBenchmarks(rows));
   return 0;
 }

@@ -52,6 +52,26 @@ async function slurmCheck(): Promise<Check> {
   return { name: "slurm", level: "ok", detail: String(sinfo.stdout).trim() };
 }
 
+/**
+ * Procgen's packages, which the Procgen line reports from the runtime that runs Procgen;
+ * the main venv must not be told to install them (they need numpy<2).
+ */
+const PROCGEN_DISTS = ["procgen2", "gym"];
+
+/** The runtime Procgen's benchmarks run in (by default .venv-procgen): OK with its versions, or how to install it. */
+export async function procgenCheck(opts: { python?: string }): Promise<Check> {
+  const { chosenPython, probeProcgen } = await import("../bridge/python.js");
+  const python = chosenPython({ python: opts.python, benchmark: "procgen" });
+  const probe = await probeProcgen(python);
+  const install = "install it with `amago2 setup --procgen` (a venv of its own: numpy<2, old gym; only the procgen benchmarks need it)";
+  if (probe.state === "ok") {
+    const v = probe.versions;
+    return { name: "procgen", level: "ok", detail: `${python}: Python ${v.python}, torch ${v.torch}, numpy ${v.numpy}, procgen2 ${v.procgen2}, gym ${v.gym}` };
+  }
+  if (probe.state === "missing") return { name: "procgen", level: "warn", detail: `not installed (no ${python}): ${install}` };
+  return { name: "procgen", level: "warn", detail: `${python} cannot run Procgen (${probe.error}): ${install}` };
+}
+
 export async function collectChecks(opts: DoctorOptions): Promise<Check[]> {
   const checks: Check[] = [];
   const major = Number(process.versions.node.split(".")[0]);
@@ -73,13 +93,14 @@ export async function collectChecks(opts: DoctorOptions): Promise<Check[]> {
     checks.push(report.cuda.available
       ? { name: "cuda", level: "ok", detail: `CUDA ${report.cuda.version}: ${report.cuda.devices.map((d, i) => `${i}: ${d}`).join(", ")}` }
       : { name: "cuda", level: "warn", detail: "no CUDA device: runs use the CPU (install a CUDA build of torch on a GPU machine)" });
-    const packages = Object.entries(report.packages).filter(([dist]) => dist !== "torch");
+    const packages = Object.entries(report.packages).filter(([dist]) => dist !== "torch" && !PROCGEN_DISTS.includes(dist));
     for (const [dist, version] of packages.sort(([a], [b]) => a.localeCompare(b))) {
       checks.push(version
         ? { name: dist, level: "ok", detail: version }
         : { name: dist, level: "warn", detail: `not installed: \`${python} -m pip install ${dist}\` (needed only by the benchmarks that use it)` });
     }
   }
+  checks.push(await procgenCheck(opts));
   checks.push(sqliteCheck(amagoHome()));
   checks.push(await slurmCheck());
   return checks;

@@ -50,7 +50,9 @@ export async function executePlan(plan: SweepPlan, opts: RunOptions, log: Logger
   const home = amagoHome();
   if (!opts.dryRun) preflightHome(home);
   const { resolvePython, callPythonJson } = await import("../bridge/python.js");
-  const python = await resolvePython({ python: opts.python });
+  // A built-in benchmark picks its interpreter (Procgen's live in their own runtime); a
+  // user-defined set is made of Gymnasium ids, which the project venv runs.
+  const python = await resolvePython({ python: opts.python, ...(plan.benchmarkDef ? {} : { benchmark: plan.benchmark }) });
   const desc = asDescription(await callPythonJson(python, "describe"));
   if (!plan.benchmarkDef) checkInstalled(plan.benchmark, desc);
   checkOverrides(plan.overrides, desc, plan.source);

@@ -41,6 +41,15 @@ export function asDescription(raw: unknown): Description {
   return raw as Description;
 }
 
+/**
+ * `desc` with the benchmarks in `names` as `other` (another interpreter's describe())
+ * knows them: what one interpreter cannot hold (Procgen) comes from the one that runs it.
+ */
+export function withBenchmarksFrom(desc: Description, other: Description, names: readonly string[]): Description {
+  const taken = Object.fromEntries(names.filter((n) => n in other.benchmarks).map((n) => [n, other.benchmarks[n]]));
+  return { ...desc, benchmarks: { ...desc.benchmarks, ...taken } };
+}
+
 /** Override keys must be hyperparameters Python knows, with the type of their default. */
 export function checkOverrides(overrides: Record<string, unknown>, desc: Description, where: string): void {
   const known = Object.keys(desc.hyperparameters).sort();

@@ -13,7 +13,6 @@ lives in an environment of its own (install_hint()). Its official wheels stop at
 
 from __future__ import annotations
 
-import importlib.metadata
 import sys
 from pathlib import Path
 
@@ -34,17 +33,16 @@ PACKAGES = ("procgen2", "gym")
 # The project root of this (editable) checkout: <root>/python/amago2/envs/procgen.py.
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 INSTALL_HINT = (
-    "Procgen is not installed in this Python ({python}); it needs numpy<2 and the old gym, "
-    "so give it its own environment: python3.11 -m venv {venv} && {venv}/bin/pip install "
-    "torch=={torch} \"numpy<2\" procgen2==0.10.7 -e {root}/python && amago2 sweep procgen "
-    "--python {venv}/bin/python (or set AMAGO2_PYTHON={venv}/bin/python)")
+    "Procgen is not installed in this Python ({python}); procgen2==0.10.7 (wheels for Python "
+    "3.11 only) needs numpy<2 and the old gym, so it has an environment of its own: run "
+    "`amago2 setup --procgen` (creates {venv}, which procgen sweeps then use), or run "
+    "`pip install -e '{root}/python[procgen]'` in a Python 3.11 venv of your own and set "
+    "AMAGO2_PYTHON to its python")
 
 
 def install_hint() -> str:
-    """How to install Procgen next to this checkout, with the torch version in use here."""
-    torch_version = importlib.metadata.version("torch").split("+")[0]
-    return INSTALL_HINT.format(python=sys.executable, torch=torch_version, root=PROJECT_ROOT,
-                               venv=PROJECT_ROOT / ".venv-procgen")
+    """How to install Procgen next to this checkout."""
+    return INSTALL_HINT.format(python=sys.executable, root=PROJECT_ROOT, venv=PROJECT_ROOT / ".venv-procgen")
 
 
 def _require_procgen():
