@@ -1,6 +1,7 @@
 // What `sweep` and `ablate` share once the plan is known: validate it against Python,
 // print it (--dry-run) or record and run it, then print the result summary.
 import type { ExitCode } from "./exit-codes.js";
+import { UserError } from "../ui/errors.js";
 import { asDescription, checkInstalled, checkOverrides, type Description } from "../plan/describe.js";
 import { expandGrid, stepsPerRun, type SweepPlan } from "../plan/sweep.js";
 import { amagoHome, openStore, preflightHome, runDirOf } from "../store/db.js";
@@ -19,25 +20,58 @@ export interface DryRunReport {
   runs: { key: string; actor: string; critic: string; seed: number }[];
   stepsPerRun: number;
   estimatedEnvSteps: number;
+  /** Trial shape and task counts of a built-in benchmark; null for a user-defined set or
+   * a benchmark whose packages this interpreter lacks. */
+  benchmarkInfo: { tasks: number; evalTasks: number; k: number | null; horizon: number | null } | null;
+  /** Every hyperparameter the runs will use: defaults <- the scale's preset <- overrides. */
+  hyperparameters: Record<string, unknown>;
+  /** Why the runs could not start here yet (a missing runtime), or null. */
+  notInstalled: string | null;
 }
 
-export function collectDryRun(plan: SweepPlan, runs: PlannedRun[], desc: Description): DryRunReport {
+/** The hyperparameters whose values define a benchmark's preset (SPEC section 4), shown first. */
+const PRESET_KEYS = ["lr", "batch_size", "replay_max_steps", "replay_max_trajectories", "weight_decay", "grad_clip",
+  "reward_multiplier", "num_bins", "d_model", "d_ff", "n_layers", "n_heads", "max_seq_len", "tstep_hidden",
+  "tstep_dim", "total_steps", "parallel_actors"];
+
+export function collectDryRun(plan: SweepPlan, runs: PlannedRun[], desc: Description, notInstalled: string | null = null): DryRunReport {
   const perRun = stepsPerRun(plan, desc);
+  const info = plan.benchmarkDef ? null : desc.benchmarks[plan.benchmark];
+  // Only an interpreter that can build the benchmark knows its tasks and trial shape.
+  const built = info?.installed ? info : null;
+  const preset = plan.benchmarkDef
+    ? (plan.benchmarkDef.preset as Record<string, unknown> | undefined) ?? {}
+    : info?.presets[plan.scale] ?? {};
   return {
     sweep: plan.name, benchmark: plan.benchmark, scale: plan.scale, source: plan.source,
     runs: runs.map((r) => ({ key: r.key, actor: r.actor, critic: r.critic, seed: r.seed })),
     stepsPerRun: perRun,
     estimatedEnvSteps: perRun * runs.length,
+    benchmarkInfo: built ? { tasks: built.tasks.length, evalTasks: built.eval_tasks.length, k: built.k, horizon: built.horizon } : null,
+    // actor and critic are the grid's axes, shown per run, not settings of the sweep.
+    hyperparameters: Object.fromEntries(Object.entries({
+      ...desc.hyperparameters, ...preset, ...plan.overrides, ...(plan.steps !== null ? { total_steps: plan.steps } : {}),
+    }).filter(([k]) => k !== "actor" && k !== "critic")),
+    notInstalled,
   };
 }
 
 function renderDryRun(report: DryRunReport): string {
   const table = renderColumns(["key", "actor", "critic", "seed"],
     report.runs.map((r) => [r.key, r.actor, r.critic, String(r.seed)]));
+  const hp = report.hyperparameters;
+  const fmt = (k: string) => `${k}=${Array.isArray(hp[k]) ? `[${(hp[k] as unknown[]).join(",")}]` : String(hp[k])}`;
+  const presetLine = PRESET_KEYS.filter((k) => k in hp).map(fmt).join(" ");
+  const restLine = Object.keys(hp).filter((k) => !PRESET_KEYS.includes(k)).sort().map(fmt).join(" ");
+  const b = report.benchmarkInfo;
   return [
     `sweep ${report.sweep}: ${report.benchmark} at scale ${report.scale} (${report.source})`,
+    ...(b ? [`benchmark: ${b.tasks} training tasks, ${b.evalTasks} held-out; trials of k=${b.k ?? "?"} episodes, horizon ${b.horizon ?? "the env's own"}`] : []),
+    `preset: ${presetLine}`,
+    `other settings: ${restLine}`,
     table,
     `${report.runs.length} runs x ${report.stepsPerRun.toLocaleString("en-US")} env steps = ${report.estimatedEnvSteps.toLocaleString("en-US")} estimated env steps`,
+    ...(report.notInstalled ? [`not runnable here yet: ${report.notInstalled}`] : []),
   ].join("\n");
 }
 
@@ -52,14 +86,32 @@ export async function executePlan(plan: SweepPlan, opts: RunOptions, log: Logger
   const { resolvePython, callPythonJson } = await import("../bridge/python.js");
   // A built-in benchmark picks its interpreter (Procgen's live in their own runtime); a
   // user-defined set is made of Gymnasium ids, which the project venv runs.
-  const python = await resolvePython({ python: opts.python, ...(plan.benchmarkDef ? {} : { benchmark: plan.benchmark }) });
+  const choice = { python: opts.python, ...(plan.benchmarkDef ? {} : { benchmark: plan.benchmark }) };
+  let python: string;
+  let notInstalled: string | null = null;
+  try {
+    python = await resolvePython(choice);
+  } catch (err) {
+    // A dry run still prints the plan of a benchmark whose runtime is missing (its presets
+    // are known to every interpreter), and says what to install.
+    if (!(opts.dryRun && err instanceof UserError && choice.benchmark !== undefined)) throw err;
+    python = await resolvePython({ python: opts.python });
+    notInstalled = err.message;
+  }
   const desc = asDescription(await callPythonJson(python, "describe"));
-  if (!plan.benchmarkDef) checkInstalled(plan.benchmark, desc);
+  if (!plan.benchmarkDef) {
+    try {
+      checkInstalled(plan.benchmark, desc);
+    } catch (err) {
+      if (!(opts.dryRun && err instanceof UserError && desc.benchmarks[plan.benchmark])) throw err;
+      notInstalled ??= err.message;
+    }
+  }
   checkOverrides(plan.overrides, desc, plan.source);
   const runs = expandGrid(plan, (key) => runDirOf(home, key));
 
   if (opts.dryRun) {
-    const report = collectDryRun(plan, runs, desc);
+    const report = collectDryRun(plan, runs, desc, notInstalled);
     log.out(opts.json ? JSON.stringify(report, null, 2) : renderDryRun(report));
     return 0;
   }
