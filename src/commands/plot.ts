@@ -7,10 +7,9 @@ import path from "node:path";
 import { amagoHome } from "../store/db.js";
 import { UserError } from "../ui/errors.js";
 import type { ExitCode } from "./exit-codes.js";
-import { collectSweeps } from "../report/collect.js";
 import { aggregatePanel, DEFAULT_CURVE_REPS, perTaskPanels, profilePanel, type CurveOptions } from "../report/curves.js";
 import { headlineMetrics, type SweepRecord } from "../report/model.js";
-import { parseBootstrap, parseSweepNames, openForReading, type BootstrapFlags } from "../report/options.js";
+import { parseBootstrap, parseSweepNames, readSweeps, type BootstrapFlags } from "../report/options.js";
 import { svgToPng } from "../report/png.js";
 import { renderPanelsSvg } from "../report/svg.js";
 
@@ -72,13 +71,7 @@ export function plotFigures(sweeps: SweepRecord[], perTask: boolean, curves: Cur
 }
 
 export async function runPlot(opts: PlotOptions): Promise<ExitCode> {
-  const db = openForReading(opts.home);
-  let sweeps: SweepRecord[];
-  try {
-    sweeps = collectSweeps(db, opts.sweeps);
-  } finally {
-    db.close();
-  }
+  const sweeps = readSweeps(opts.home, opts.sweeps);
   const figures = plotFigures(sweeps, opts.perTask, opts.curves);
   if (figures.length === 0) {
     process.stderr.write(`no evaluations recorded yet for ${opts.sweeps.join(", ")}: nothing to plot\n`);

@@ -7,11 +7,10 @@ import { toolVersion } from "../plan/package.js";
 import { amagoHome } from "../store/db.js";
 import { UserError } from "../ui/errors.js";
 import type { ExitCode } from "./exit-codes.js";
-import { collectSweeps } from "../report/collect.js";
 import { aggregatePanel, DEFAULT_CURVE_REPS, perTaskPanels, profilePanel } from "../report/curves.js";
 import { renderReportHtml } from "../report/html.js";
-import { cellsOf, headlineMetrics, type SweepRecord } from "../report/model.js";
-import { parseBootstrap, parseSweepNames, openForReading, type BootstrapFlags } from "../report/options.js";
+import { cellsOf, headlineMetrics } from "../report/model.js";
+import { parseBootstrap, parseSweepNames, readSweeps, type BootstrapFlags } from "../report/options.js";
 import { aggregateTable, perTaskTable, type TableOptions } from "../report/table.js";
 
 export interface RawReportOptions extends BootstrapFlags {
@@ -42,13 +41,7 @@ export function parseReportOptions(sweep: string | undefined, raw: RawReportOpti
 }
 
 export async function runReport(opts: ReportOptions): Promise<ExitCode> {
-  const db = openForReading(opts.home);
-  let sweep: SweepRecord;
-  try {
-    [sweep] = collectSweeps(db, [opts.sweep]);
-  } finally {
-    db.close();
-  }
+  const [sweep] = readSweeps(opts.home, [opts.sweep]);
   const hasBaseline = cellsOf(sweep).some((c) => c.actor === BASELINE.actor && c.critic === BASELINE.critic);
   const tableOpts: TableOptions = {
     stat: "iqm", perTask: false, vs: hasBaseline ? BASELINE : null, point: { atSteps: null }, reps: opts.reps, seed: opts.seed,

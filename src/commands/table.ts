@@ -4,9 +4,8 @@
 import { amagoHome } from "../store/db.js";
 import { UserError } from "../ui/errors.js";
 import type { ExitCode } from "./exit-codes.js";
-import { collectSweeps } from "../report/collect.js";
 import { cellsOf, type SweepRecord } from "../report/model.js";
-import { parseBootstrap, parseInteger, parseSweepNames, openForReading, type BootstrapFlags } from "../report/options.js";
+import { parseBootstrap, parseInteger, parseSweepNames, readSweeps, type BootstrapFlags } from "../report/options.js";
 import { renderTable, TABLE_FORMATS, type TableFormat } from "../report/render.js";
 import { buildTable, STAT_NAMES, type StatName, type TableOptions } from "../report/table.js";
 
@@ -69,13 +68,7 @@ function checkBaseline(sweeps: SweepRecord[], vs: TableOptions["vs"]): void {
 }
 
 export async function runTable(opts: TableCommandOptions): Promise<ExitCode> {
-  const db = openForReading(opts.home);
-  let sweeps: SweepRecord[];
-  try {
-    sweeps = collectSweeps(db, opts.sweeps);
-  } finally {
-    db.close();
-  }
+  const sweeps = readSweeps(opts.home, opts.sweeps);
   checkBaseline(sweeps, opts.table.vs);
   const table = buildTable(sweeps, opts.table);
   process.stdout.write(renderTable(table, opts.format));

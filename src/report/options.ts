@@ -1,7 +1,9 @@
 // What `table`, `plot` and `report` share: number flags, the bootstrap flags, and opening
 // the store read-only with a clear message when nothing has been recorded yet.
 
-import { openStoreReadOnly, type Store } from "../store/db.js";
+import { openStoreReadOnly } from "../store/db.js";
+import { collectSweeps } from "./collect.js";
+import type { SweepRecord } from "./model.js";
 import { UserError } from "../ui/errors.js";
 
 export function parseInteger(flag: string, value: string, min: number): number {
@@ -36,10 +38,15 @@ export function parseSweepNames(names: readonly string[]): string[] {
   return [...names];
 }
 
-export function openForReading(home: string): Store {
+/** The named sweeps (all when none are named) as recorded, read from a read-only store. */
+export function readSweeps(home: string, names: readonly string[]): SweepRecord[] {
   const db = openStoreReadOnly(home);
   if (!db) {
     throw new UserError(`no amago2 database in ${home}: run \`amago2 sweep <benchmark>\` first, or set AMAGO2_HOME to where your runs are`);
   }
-  return db;
+  try {
+    return collectSweeps(db, names);
+  } finally {
+    db.close();
+  }
 }
