@@ -13,6 +13,7 @@ On CUDA the bf16 matmul peak is measured too and the learner runs under bf16 aut
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -131,6 +132,12 @@ def bench_acting(agent: Agent, obs_dim: int, action_dim: int, actors: int, devic
     return timed * actors / (time.perf_counter() - start)
 
 
+def load_average() -> str:
+    """The host's 1/5/15-minute load: on a shared 2-core machine other processes decide
+    much of what a CPU run measures (2-thread acting most of all), so it goes with the table."""
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 timed updates instead of 20")
@@ -146,7 +153,8 @@ def main() -> None:
     peak16 = matmul_peak_gflops(device, torch.bfloat16, 8192) if device.type == "cuda" else None
     print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{args.threads} threads'}), "
           f"torch {torch.__version__}, fp32 matmul peak {peak32:.0f} GFLOP/s"
-          + (f", bf16 peak {peak16:.0f} GFLOP/s" if peak16 else "") + f"; median of {updates} updates")
+          + (f", bf16 peak {peak16:.0f} GFLOP/s" if peak16 else "") + f"; median of {updates} updates; "
+          + load_average())
     peak = peak16 or peak32
     header = ("config", "s/update", "updates/s", "timesteps/s", "ref-equiv % of peak", "vs ref 9.9 s",
               "peak mem GiB", "act 1 (steps/s)", "act 8 (steps/s)")
@@ -162,6 +170,7 @@ def main() -> None:
     print("-|-".join("-" * w for w in widths))
     for row in rows:
         print(" | ".join(c.ljust(w) for c, w in zip(row, widths)))
+    print(f"at the end: {load_average()}")
 
 
 if __name__ == "__main__":
