@@ -3,26 +3,18 @@
 import assert from "node:assert/strict";
 import { readdirSync, statSync } from "node:fs";
 import path from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { execa } from "execa";
 import { PROJECT_PYTHON, callPythonJson, resolvePython } from "../src/bridge/python.js";
 import { ensurePythonRuntime } from "../src/bridge/setup.js";
 import { REQUEST_FILE, WORKER_EXIT, writeRequest } from "../src/exec/worker-protocol.js";
 import { UserError } from "../src/ui/errors.js";
-import { REPO_ROOT, tempDir } from "./helpers.js";
+import { REPO_ROOT, tempDir, withoutUserPython } from "./helpers.js";
 import { journalLines, tinySpec } from "./exec-helpers.js";
 
 const WORKER = path.join(REPO_ROOT, "dist", "src", "exec", "worker.js");
 
-// These tests are about the default choice of interpreter; a developer's own must not leak in.
-let savedPython: string | undefined;
-before(() => {
-  savedPython = process.env.AMAGO2_PYTHON;
-  delete process.env.AMAGO2_PYTHON;
-});
-after(() => {
-  if (savedPython !== undefined) process.env.AMAGO2_PYTHON = savedPython;
-});
+withoutUserPython();
 
 test("the project venv is the default interpreter; a missing one is a one-line user error naming the fix", async () => {
   assert.equal(await resolvePython(), PROJECT_PYTHON);

@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { after, before } from "node:test";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const BIN = path.join(REPO_ROOT, "bin", "amago2.js");
@@ -87,4 +88,19 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv): { child: Child
 
 export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
   return startCli(args, env).done;
+}
+
+/**
+ * For a file whose tests are about the default choice of interpreter: hide a developer's
+ * own AMAGO2_PYTHON while they run, and put it back after.
+ */
+export function withoutUserPython(): void {
+  let saved: string | undefined;
+  before(() => {
+    saved = process.env.AMAGO2_PYTHON;
+    delete process.env.AMAGO2_PYTHON;
+  });
+  after(() => {
+    if (saved !== undefined) process.env.AMAGO2_PYTHON = saved;
+  });
 }

@@ -4,27 +4,19 @@
 import assert from "node:assert/strict";
 import { cpSync, existsSync, mkdirSync, symlinkSync } from "node:fs";
 import path from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { execa } from "execa";
 import { PROCGEN_BENCHMARKS, PROCGEN_PYTHON, PROJECT_PYTHON, chosenPython, resolvePython } from "../src/bridge/python.js";
 import { main } from "../src/cli.js";
 import { procgenCheck } from "../src/commands/doctor.js";
 import { withBenchmarksFrom, type BenchmarkInfo, type Description } from "../src/plan/describe.js";
 import { UserError } from "../src/ui/errors.js";
-import { REPO_ROOT, VENV_PYTHON, capture, fingerprint, runCli, tempDir } from "./helpers.js";
+import { REPO_ROOT, VENV_PYTHON, capture, fingerprint, runCli, tempDir, withoutUserPython } from "./helpers.js";
 
 const HAS_PROCGEN_RUNTIME = existsSync(PROCGEN_PYTHON);
 const NO_RUNTIME = `no ${PROCGEN_PYTHON} on this machine (\`amago2 setup --procgen\` creates it)`;
 
-// The default choice is under test: a developer's own AMAGO2_PYTHON must not leak in.
-let savedPython: string | undefined;
-before(() => {
-  savedPython = process.env.AMAGO2_PYTHON;
-  delete process.env.AMAGO2_PYTHON;
-});
-after(() => {
-  if (savedPython !== undefined) process.env.AMAGO2_PYTHON = savedPython;
-});
+withoutUserPython();
 
 test("Procgen's benchmarks default to .venv-procgen, all others to .venv; --python and AMAGO2_PYTHON win", () => {
   assert.equal(PROCGEN_PYTHON, path.join(REPO_ROOT, ".venv-procgen", "bin", "python"));
