@@ -8,15 +8,9 @@ import { fileURLToPath } from "node:url";
 import type { RunRequest } from "../src/exec/types.js";
 import { openStore } from "../src/store/db.js";
 import { ingestLines } from "../src/store/ingest.js";
-import { markAttemptStarting, markEnded, upsertSweep, type RunEnd } from "../src/store/runs.js";
+import { markAttemptStarting, markEnded, upsertSweep, type RunCell, type RunEnd } from "../src/store/runs.js";
 
-export interface FixtureRun {
-  key: string;
-  benchmark: string;
-  actor: "dep" | "ind";
-  critic: "dep" | "ind";
-  seed: number;
-  scale: string;
+export interface FixtureRun extends RunCell {
   request: RunRequest;
   status: string;
   /** Journal lines, in order. */

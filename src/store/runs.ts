@@ -6,13 +6,17 @@ import type { Store } from "./db.js";
 export const RUN_STATUSES = ["planned", "queued", "running", "succeeded", "failed", "crashed", "cancelled", "interrupted"] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
-export interface RunRow {
+/** What names one cell of a grid: its key and the coordinates the key was made from. */
+export interface RunCell {
   key: string;
   benchmark: string;
   actor: "dep" | "ind";
   critic: "dep" | "ind";
   seed: number;
   scale: string;
+}
+
+export interface RunRow extends RunCell {
   status: RunStatus;
   attempts: number;
   run_dir: string;
@@ -51,13 +55,7 @@ export interface SweepRow {
   updated_at: number;
 }
 
-export interface PlannedRun {
-  key: string;
-  benchmark: string;
-  actor: "dep" | "ind";
-  critic: "dep" | "ind";
-  seed: number;
-  scale: string;
+export interface PlannedRun extends RunCell {
   runDir: string;
   request: RunRequest;
 }
