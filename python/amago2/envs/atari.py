@@ -12,7 +12,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from amago2.envs.base import Benchmark, TaskSpec
+from amago2.envs.base import Benchmark, IdlePool, TaskSpec
 
 K = 1
 FRAME_SIZE = 84
@@ -78,24 +78,21 @@ class AreaResize:
 # One idle emulator per game, kept for the next env of that game in this process. The
 # trial wrapper builds a fresh env every trial, and each ROM load costs ~0.35 s here:
 # reuse leaves only the one a seeded reset needs, instead of two (gym.make's and the
-# reset's). An emulator belongs to one env at a time: taken in __init__, given back in close().
-_IDLE_EMULATORS: dict[str, gym.Env] = {}
+# reset's).
+_IDLE_EMULATORS = IdlePool()
 
 
-def _acquire_emulator(game: str) -> gym.Env:
-    emulator = _IDLE_EMULATORS.pop(game, None)
-    if emulator is None:
-        import ale_py
+def _build_emulator(game: str) -> gym.Env:
+    import ale_py
 
-        gym.register_envs(ale_py)
-        emulator = gym.make(f"ALE/{game}-v5", full_action_space=True)
-    return emulator
+    gym.register_envs(ale_py)
+    return gym.make(f"ALE/{game}-v5", full_action_space=True)
 
 
 class AtariGameEnv(gym.Env):
     def __init__(self, game: str, seed: int):
         self.game = game
-        self.env = _acquire_emulator(game)
+        self.env = _IDLE_EMULATORS.take(game, lambda: _build_emulator(game))
         self.env.action_space.seed(seed)
         height, width, channels = self.env.observation_space.shape
         self.resize = AreaResize(height, width, FRAME_SIZE)
@@ -112,10 +109,7 @@ class AtariGameEnv(gym.Env):
 
     def close(self):
         if self.env is not None:
-            if self.game in _IDLE_EMULATORS:
-                self.env.close()
-            else:
-                _IDLE_EMULATORS[self.game] = self.env
+            _IDLE_EMULATORS.give_back(self.game, self.env)
             self.env = None
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import gymnasium as gym
 
@@ -32,3 +32,25 @@ class Benchmark:
     """Max steps per inner episode; None keeps the env's own limit."""
     packages: tuple[str, ...]
     """pip distributions whose exact versions every run records."""
+
+
+class IdlePool:
+    """Keeps one idle instance per name for the next env of that name to reuse.
+
+    The trial wrapper builds a fresh env every trial; some simulators (Meta-World's MuJoCo
+    models, ALE's ROM loads) cost tenths of a second to build. An instance belongs to one
+    env at a time: taken when the env is made, given back when it is closed.
+    """
+
+    def __init__(self):
+        self._idle: dict[str, Any] = {}
+
+    def take(self, name: str, build: Callable[[], Any]) -> Any:
+        instance = self._idle.pop(name, None)
+        return instance if instance is not None else build()
+
+    def give_back(self, name: str, instance: Any) -> None:
+        if name in self._idle:
+            instance.close()
+        else:
+            self._idle[name] = instance

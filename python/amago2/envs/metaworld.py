@@ -20,7 +20,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from amago2.envs.base import Benchmark, TaskSpec
+from amago2.envs.base import Benchmark, IdlePool, TaskSpec
 
 K = 3
 HORIZON = 500
@@ -52,14 +52,8 @@ def goal_sets(train: tuple[str, ...], test: tuple[str, ...]):
 # One idle simulator per class, kept for the next env of that class in this process:
 # building one compiles its MuJoCo model (0.15-0.5 s here) and the trial wrapper builds a
 # fresh env every trial. One per class bounds the memory (~28 MB each, ~1.4 GB for all
-# 50 ML45 classes, what metaworld's own 45-env vector costs). An instance belongs to one
-# env at a time: taken in __init__, given back in close().
-_IDLE_SIMS: dict[str, Any] = {}
-
-
-def _acquire_sim(env_cls: type, name: str):
-    sim = _IDLE_SIMS.pop(name, None)
-    return sim if sim is not None else env_cls()
+# 50 ML45 classes, what metaworld's own 45-env vector costs).
+_IDLE_SIMS = IdlePool()
 
 
 class MetaWorldTaskEnv(gym.Env):
@@ -68,7 +62,7 @@ class MetaWorldTaskEnv(gym.Env):
     def __init__(self, name: str, env_cls: type, variants: list[Any], horizon: int, seed: int):
         self.name = name
         self.variants = variants
-        self.sim = _acquire_sim(env_cls, name)
+        self.sim = _IDLE_SIMS.take(name, env_cls)
         self.sim.max_path_length = horizon  # the sim truncates here; reward code never reads it
         self.sim.seed(seed)
         low = self.sim.sawyer_observation_space.low.astype(np.float32)
@@ -97,10 +91,7 @@ class MetaWorldTaskEnv(gym.Env):
 
     def close(self):
         if self.sim is not None:
-            if self.name in _IDLE_SIMS:
-                self.sim.close()
-            else:
-                _IDLE_SIMS[self.name] = self.sim
+            _IDLE_SIMS.give_back(self.name, self.sim)
             self.sim = None
 
 
