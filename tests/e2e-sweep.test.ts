@@ -66,6 +66,25 @@ test("a 2x2 tiny sweep succeeds with metrics and evals recorded; running it agai
   }
 });
 
+/**
+ * The worker pid of the (only) run once the store holds `minEvents` of its events: polls
+ * the store, which the orchestrator writes, so the run is known to be mid-way.
+ */
+async function workerWritingEvents(home: string, minEvents: number): Promise<number> {
+  for (let polls = 0; ; polls++) {
+    assert.ok(polls < 600, "the run never started writing events");
+    await delay(200);
+    try {
+      const db = openDb(home);
+      const row = db.prepare("SELECT worker_pid, (SELECT COUNT(*) FROM events) AS n FROM runs").get() as { worker_pid: number; n: number } | undefined;
+      db.close();
+      if (row && row.n >= minEvents) return row.worker_pid;
+    } catch {
+      // The DB file is still being created.
+    }
+  }
+}
+
 test("SIGKILL of the orchestrator mid-run, then re-running: the run resumes and every event is stored exactly once", async () => {
   const { dir: home, cleanup } = tempDir();
   try {
@@ -73,23 +92,7 @@ test("SIGKILL of the orchestrator mid-run, then re-running: the run resumes and 
     // event) well before the end and the re-run has a real resume to do.
     const args = ["ablate", "--actor", "ind", "--critic", "dep", "--benchmark", SWEEP_FILE, "--steps", "1600", "--retries", "0"];
     const { child, done } = startCli(args, { AMAGO2_HOME: home });
-    // Wait (by polling the store, which the orchestrator writes) until the run is writing events.
-    let worker: number | null = null;
-    for (let polls = 0; ; polls++) {
-      assert.ok(polls < 600, "the run never started writing events");
-      await delay(200);
-      try {
-        const db = openDb(home);
-        const row = db.prepare("SELECT worker_pid, (SELECT COUNT(*) FROM events) AS n FROM runs").get() as { worker_pid: number; n: number } | undefined;
-        db.close();
-        if (row && row.n >= 3) {
-          worker = row.worker_pid;
-          break;
-        }
-      } catch {
-        // The DB file is still being created.
-      }
-    }
+    const worker = await workerWritingEvents(home, 3);
     child.kill("SIGKILL");
     const killed = await done;
     assert.equal(killed.signal, "SIGKILL");
@@ -121,19 +124,7 @@ test("amago2 cancel stops a running run: it checkpoints, is recorded cancelled, 
     // ends it early, so the length costs nothing.
     const args = ["ablate", "--actor", "dep", "--critic", "ind", "--benchmark", SWEEP_FILE, "--steps", "8000", "--name", "to-cancel"];
     const { done } = startCli(args, { AMAGO2_HOME: home });
-    let worker: number | null = null;
-    for (let polls = 0; worker === null; polls++) {
-      assert.ok(polls < 600, "the run never started writing events");
-      await delay(200);
-      try {
-        const db = openDb(home);
-        const row = db.prepare("SELECT worker_pid, (SELECT COUNT(*) FROM events) AS n FROM runs").get() as { worker_pid: number; n: number } | undefined;
-        db.close();
-        if (row && row.n >= 2) worker = row.worker_pid;
-      } catch {
-        // The DB file is still being created.
-      }
-    }
+    const worker = await workerWritingEvents(home, 2);
     const cancel = await runCli(["cancel", "to-cancel", "--json"], { AMAGO2_HOME: home });
     assert.equal(cancel.code, 0, cancel.stderr);
     assert.equal((JSON.parse(cancel.stdout) as { stopping: string[] }).stopping.length, 1);
