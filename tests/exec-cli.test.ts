@@ -96,8 +96,10 @@ test("Ctrl-C stops a sweep with exit 130, runs interrupted, no orphans; the next
   const { dir, cleanup } = tempDir("amago2-cli-exec-");
   try {
     const home = path.join(dir, "home");
-    // 3 epochs: a stop after the first checkpoint lands before the last epoch is collected.
-    const file = writeSweep(dir, "ctrlc", 120);
+    // 50 epochs: long enough that the stop, which travels CLI -> worker -> Python's next
+    // event, always lands first (with 3 epochs a fast machine finished the run before it);
+    // the resumed attempt then runs the rest in seconds.
+    const file = writeSweep(dir, "ctrlc", 2000);
     const cli = sweep(home, file);
     const runDir = await waitForEvent(home, (e) => e.type === "checkpoint");
     cli.kill("SIGINT");
