@@ -11,8 +11,6 @@ formulation (reference.py) can be compared exactly.
 from __future__ import annotations
 
 import copy
-import ctypes
-import sys
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -37,6 +35,20 @@ FLOAT_KEYS = ("prev_action", "prev_reward", "action", "reward", "done", "mask")
 def loss_precision(x: Tensor) -> Tensor:
     """Losses run in fp32 (or wider): undo bf16 autocast outputs, keep fp32/fp64 as they are."""
     return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
+
+
+CRITIC_ROWS = 1024
+"""Steps per chunk of every pass through a critic ensemble. Its (C, G, steps, hidden)
+activations are the update's largest tensors: whole-batch ones at the ML45 size are 168 MB
+each, and the no-grad passes (TD target, advantage baseline) and the backward pass's
+gradients used to add several of them to the peak. In chunks of 1024 steps each is 28 MB:
+the peak holds a chunk's worth of them instead of a batch's, and below glibc's 32 MiB
+mmap ceiling they are served from the heap rather than faulted in page by page on every
+update. Every step is computed exactly as before, so the mathematics is unchanged."""
+
+
+def row_chunks(n: int) -> list[slice]:
+    return [slice(start, min(start + CRITIC_ROWS, n)) for start in range(0, n, CRITIC_ROWS)]
 
 
 @dataclass
@@ -158,10 +170,15 @@ class Agent(nn.Module):
             policy_raw = loss_precision(self.actor(s_cur).transpose(0, 1))          # (G, N, P)
             online = self.critics.params()
             state_proj = project_state(online, s_cur)                        # (C, N, H)
-            q_out = loss_precision(critic_forward(online, state_proj, self.gamma_feat,
-                                                  None if self.discrete else action))  # (C, G, N, P)
+            q_out = loss_precision(torch.cat([
+                critic_forward(online, state_proj[:, rows], self.gamma_feat,
+                               None if self.discrete else action[rows])
+                for rows in row_chunks(n)], dim=2))                              # (C, G, N, P)
             with torch.no_grad():
-                y = self._td_target(batch, s_next, noise, n)                 # (G, N)
+                reward, done = batch["reward"].reshape(n), batch["done"].reshape(n)
+                y = torch.cat([self._td_target(s_next[rows], reward[rows], done[rows], noise.redq,
+                                               None if noise.target is None else noise.target[:, rows])
+                               for rows in row_chunks(n)], dim=-1)          # (G, N)
         if self.discrete:
             q_out = q_out.unflatten(-1, (self.action_dim, -1))                  # (C, G, N, nA, P')
             index = action.argmax(-1).view(1, 1, n, 1, 1).expand(*q_out.shape[:3], 1, q_out.shape[-1])
@@ -180,9 +197,11 @@ class Agent(nn.Module):
         return total, {"metrics": metrics, "y": y, "mask": mask,
                        "actor_loss": actor_loss, "critic_loss": critic_loss}
 
-    def _td_target(self, batch: dict, s_next: Tensor, noise: UpdateNoise, n: int) -> Tensor:
-        """y (G, N) from the REDQ subset of target critics at a' ~ target policy (no_grad)."""
-        target = self.target_critics.params(index=noise.redq)
+    def _td_target(self, s_next: Tensor, reward: Tensor, done: Tensor, redq: Tensor,
+                   target_eps: Tensor | None) -> Tensor:
+        """y (G, n) for n steps, from the REDQ subset of target critics at a' ~ target policy
+        (no_grad). s_next (n, D), reward and done (n,), target_eps (G, n, A) or None."""
+        target = self.target_critics.params(index=redq)
         proj = project_state(target, s_next)
         next_raw = loss_precision(self.target_actor(s_next).transpose(0, 1))
         if self.discrete:
@@ -193,11 +212,10 @@ class Agent(nn.Module):
             q_next = (redq_reduce(values, self.actor_objective.target_reduction) * probs).sum(-1)
         else:
             mean, log_std = tanh_gaussian_params(next_raw, self.cfg.log_std_min, self.cfg.log_std_max)
-            a_next = tanh_gaussian_sample(mean, log_std, noise.target)
+            a_next = tanh_gaussian_sample(mean, log_std, target_eps)
             values = self.values(loss_precision(critic_forward(target, proj, self.gamma_feat, a_next.to(proj.dtype))))
             q_next = redq_reduce(values, self.actor_objective.target_reduction)
-        return td_target(batch["reward"].reshape(n), batch["done"].reshape(n), self.gammas, q_next,
-                         self.cfg.reward_multiplier)
+        return td_target(reward, done, self.gammas, q_next, self.cfg.reward_multiplier)
 
     # ------------------------------------------------------------ acting
 
@@ -283,12 +301,14 @@ class _ActorTerms:
                 proj = self.state_proj.detach()
                 baseline = torch.zeros_like(self.q_replay[0])
                 mean, log_std = self.mean.detach(), self.log_std.detach()
-                # One sample at a time: never holds K copies of the hidden activations.
+                # One sample and one chunk of steps at a time (row_chunks).
                 for eps in self.noise.baseline:
-                    sample = tanh_gaussian_sample(mean, log_std, eps).to(proj.dtype)
-                    with agent._autocast():
-                        out = loss_precision(critic_forward(frozen, proj, agent.gamma_feat, sample))
-                    baseline += agent.values(out).mean(0)
+                    for rows in row_chunks(proj.shape[1]):
+                        sample = tanh_gaussian_sample(mean[:, rows], log_std[:, rows], eps[:, rows])
+                        with agent._autocast():
+                            out = loss_precision(critic_forward(frozen, proj[:, rows], agent.gamma_feat,
+                                                                sample.to(proj.dtype)))
+                        baseline[:, rows] += agent.values(out).mean(0)
                 baseline /= self.noise.baseline.shape[0]
             return self.q_replay.mean(0) - baseline
 
@@ -302,31 +322,13 @@ class _ActorTerms:
             return (q_all * self.probs).sum(-1)
         sample = tanh_gaussian_sample(self.mean, self.log_std, self.noise.policy)
         frozen = agent.critics.params(detach=True)
-        proj = self.state_proj.detach()
-        with agent._autocast():
-            out = loss_precision(critic_forward(frozen, proj, agent.gamma_feat, sample.to(proj.dtype)))
-        return agent.normalized(out).min(0).values
-
-
-M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc mallopt parameters (malloc.h)
-
-
-def keep_freed_memory() -> None:
-    """Make glibc keep freed memory for reuse instead of returning it to the kernel.
-
-    glibc serves every block above 32 MiB with its own mmap and unmaps it on free, so each
-    update's large activations (hundreds of MB at the ML45 size) are faulted in page by page
-    again on every update: about a sixth of an ML45 update on CPU. Serving them from the
-    heap and never trimming it keeps the pages mapped; the process holds its peak footprint,
-    which the next update needs again anyway. A no-op where the C library is not glibc."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    libc.mallopt(M_MMAP_MAX, 0)
-    libc.mallopt(M_TRIM_THRESHOLD, 2 ** 31 - 1)
+        chunks = []
+        for rows in row_chunks(sample.shape[1]):
+            proj = self.state_proj[:, rows].detach()
+            with agent._autocast():
+                out = loss_precision(critic_forward(frozen, proj, agent.gamma_feat, sample[:, rows].to(proj.dtype)))
+            chunks.append(agent.normalized(out).min(0).values)
+        return torch.cat(chunks, dim=-1)
 
 
 class Learner:
@@ -335,8 +337,6 @@ class Learner:
 
     def __init__(self, agent: Agent, cfg: TrainConfig):
         self.agent, self.cfg = agent, cfg
-        if agent.device.type == "cpu":
-            keep_freed_memory()
         self.params = [p for name, p in agent.named_parameters() if not name.startswith("target_")]
         self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                            fused=True)  # one kernel per step on CPU and CUDA

@@ -75,11 +75,32 @@ def two_hot_cross_entropy(logits: Tensor, y: Tensor, bins: Tensor) -> Tensor:
     """
     assert logits.shape[1:-1] == y.shape, (logits.shape, y.shape)
     lower, w_upper = two_hot_index(y, bins)
-    log_norm = torch.logsumexp(logits, dim=-1)
     index = torch.stack((lower, lower + 1), dim=-1).expand(logits.shape[0], *lower.shape, 2)
-    picked = logits.gather(-1, index)
-    weights = torch.stack((1 - w_upper, w_upper), dim=-1)
-    return log_norm - (picked * weights).sum(-1)
+    weights = torch.stack((1 - w_upper, w_upper), dim=-1).to(logits.dtype)
+    return _TwoHotCrossEntropy.apply(logits, index, weights)
+
+
+class _TwoHotCrossEntropy(torch.autograd.Function):
+    """logsumexp(logits) - sum_j weights_j logits[index_j] over the last dim, with the
+    gradient (softmax(logits) - twohot) * grad written into one (C, G, N, B) buffer.
+    Autograd's own backward of the same expression makes four buffers of that size
+    (subtract, exp, multiply, scatter) at the start of the backward pass, when every
+    saved activation is still held: at the ML45 size that is 336 MB of the update's peak
+    memory against 84 MB here."""
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, index: Tensor, weights: Tensor) -> Tensor:
+        log_norm = torch.logsumexp(logits, dim=-1)
+        ctx.save_for_backward(logits, log_norm, index, weights)
+        return log_norm - (logits.gather(-1, index) * weights).sum(-1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):
+        logits, log_norm, index, weights = ctx.saved_tensors
+        grad_logits = torch.sub(logits, log_norm.unsqueeze(-1)).exp_()     # softmax(logits)
+        grad_logits.scatter_add_(-1, index, -weights.expand_as(index))
+        return grad_logits.mul_(grad.unsqueeze(-1)), None, None
 
 
 # ---------------------------------------------------------------- PopArt

@@ -4,6 +4,7 @@ loop formulation (reference.py), in float64, for every objective pair and action
 import pytest
 import torch
 
+import amago2.agent
 from amago2.reference import reference_losses
 from learner_fixtures import PAIRS, make_agent, random_batch
 
@@ -14,9 +15,13 @@ def _grads(agent, loss):
     return {name: g for (name, _), g in zip(named, grads)}
 
 
+@pytest.mark.parametrize("critic_rows", [amago2.agent.CRITIC_ROWS, 7], ids=["one-chunk", "chunks-of-7"])
 @pytest.mark.parametrize("discrete", [False, True], ids=["continuous", "discrete"])
 @pytest.mark.parametrize("actor,critic", PAIRS)
-def test_optimised_update_matches_reference(actor, critic, discrete):
+def test_optimised_update_matches_reference(actor, critic, discrete, critic_rows, monkeypatch):
+    # The 32-step test batch is one chunk of the default size; chunks of 7 steps (the last
+    # one shorter) exercise the chunked critic passes.
+    monkeypatch.setattr(amago2.agent, "CRITIC_ROWS", critic_rows)
     agent = make_agent(actor, critic, discrete, reward_multiplier=3.0).double()
     agent.train(False)  # no dropout, no power-iteration step: both evaluations see one network
     with torch.no_grad():  # non-trivial PopArt statistics and target heads that differ from online
