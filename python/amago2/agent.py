@@ -338,8 +338,10 @@ class Learner:
     def __init__(self, agent: Agent, cfg: TrainConfig):
         self.agent, self.cfg = agent, cfg
         self.params = [p for name, p in agent.named_parameters() if not name.startswith("target_")]
+        # foreach rather than fused: the fused step bumps no version counter, and acting's
+        # cached weights (nets/linear.py) are rebuilt when a version counter moves.
         self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                           fused=True)  # one kernel per step on CPU and CUDA
+                                           foreach=True)
         warmup = max(1, cfg.warmup_updates)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: min(1.0, (step + 1) / warmup))

@@ -253,26 +253,28 @@ def test_input_norm_merges_weighted_batches_exactly():
     assert torch.allclose(norm.var, everything.var(0, unbiased=False))
 
 
-def test_acting_uses_the_weights_of_the_latest_update():
-    """Acting caches each layer's rescaled weight between optimiser steps; several updates
-    between two acting calls (the training loop's usual rhythm) must still reach it."""
+@pytest.mark.parametrize("actors", [1, 3])
+def test_acting_uses_the_weights_of_the_latest_update(actors):
+    """Acting caches weights in its own layouts (one layout for one actor, another for
+    several) between optimiser steps; several updates between two acting calls (the
+    training loop's usual rhythm) must still reach them."""
     agent = make_agent("ind", "ind", discrete=False)
     learner = Learner(agent, TrainConfig(batch_size=4, lr=1e-2, warmup_updates=1))
-    obs = {"vec": np.random.default_rng(0).standard_normal((2, OBS_DIM)).astype(np.float32)}
-    zeros_a, zeros_r = np.zeros((2, 2), np.float32), np.zeros(2, np.float32)
+    obs = {"vec": np.random.default_rng(0).standard_normal((actors, OBS_DIM)).astype(np.float32)}
+    zeros_a, zeros_r = np.zeros((actors, 2), np.float32), np.zeros(actors, np.float32)
 
-    def greedy_action():
-        return agent.act(agent.init_acting(2), obs, zeros_a, zeros_r, np.zeros(2), sample=False)
+    def greedy_action(agent):
+        return agent.act(agent.init_acting(actors), obs, zeros_a, zeros_r, np.zeros(actors), sample=False)
 
-    before = greedy_action()
+    before = greedy_action(agent)
     for seed in range(3):
         learner.update(random_batch(agent, seed=seed))
-        greedy_action()  # an acting call between updates fills the cache
+        greedy_action(agent)  # an acting call between updates fills the caches
     for seed in range(3, 6):
         learner.update(random_batch(agent, seed=seed))
-    cached = greedy_action()
+    cached = greedy_action(agent)
     uncached = make_agent("ind", "ind", discrete=False)
     uncached.load_state_dict(agent.state_dict())
-    fresh = uncached.train(False).act(uncached.init_acting(2), obs, zeros_a, zeros_r, np.zeros(2), sample=False)
+    fresh = greedy_action(uncached.train(False))
     assert not torch.allclose(before, fresh, atol=1e-4)  # the updates moved the policy
     assert torch.allclose(cached, fresh, atol=1e-6)

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from amago2.nets.linear import Linear
+
 
 def _uniform(shape, fan_in: int) -> nn.Parameter:
     bound = 1.0 / math.sqrt(fan_in)
@@ -37,8 +39,8 @@ class ActorHead(nn.Module):
     def __init__(self, d_in: int, hidden: int, n_gammas: int, outputs: int):
         super().__init__()
         self.n_gammas, self.outputs = n_gammas, outputs
-        self.net = nn.Sequential(nn.Linear(d_in, hidden), nn.LeakyReLU(), nn.Linear(hidden, hidden),
-                                 nn.LeakyReLU(), nn.Linear(hidden, n_gammas * outputs))
+        self.net = nn.Sequential(Linear(d_in, hidden), nn.LeakyReLU(), Linear(hidden, hidden),
+                                 nn.LeakyReLU(), Linear(hidden, n_gammas * outputs))
 
     def forward(self, s: Tensor) -> Tensor:
         return self.net(s).unflatten(-1, (self.n_gammas, self.outputs))

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from amago2.losses import symlog
+from amago2.nets.linear import Linear
 
 TOKEN_DIM = 64
 RL2_DIM = 12
@@ -119,12 +120,12 @@ class TimestepEncoder(nn.Module):
             self.cnn = ImpalaCNN(c)
             with torch.no_grad():
                 cnn_dim = self.cnn(torch.zeros(1, h, w, c, dtype=torch.uint8)).shape[1]
-            self.rl2 = nn.Linear(action_dim + 1, RL2_DIM)
-            self.out = nn.Sequential(nn.Linear(cnn_dim + RL2_DIM + vec_dim + 1 + extra, out_dim),
+            self.rl2 = Linear(action_dim + 1, RL2_DIM)
+            self.out = nn.Sequential(Linear(cnn_dim + RL2_DIM + vec_dim + 1 + extra, out_dim),
                                      nn.LayerNorm(out_dim))
         else:
-            self.out = nn.Sequential(nn.Linear(vec_dim + 1 + action_dim + extra, hidden), nn.LeakyReLU(),
-                                     nn.Linear(hidden, out_dim), nn.LayerNorm(out_dim))
+            self.out = nn.Sequential(Linear(vec_dim + 1 + action_dim + extra, hidden), nn.LeakyReLU(),
+                                     Linear(hidden, out_dim), nn.LayerNorm(out_dim))
 
     @staticmethod
     def norm_input(obs: dict[str, Tensor], prev_reward: Tensor) -> Tensor:

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from amago2.nets.linear import Linear, frozen, frozen_linear
+
 
 class SigmaReparamLinear(nn.Module):
     """y = x (gamma / sigma(W) W)^T + b, sigma by one power-iteration step per training forward."""
@@ -47,29 +49,14 @@ class SigmaReparamLinear(nn.Module):
         return self.weight * (self.gamma / sigma)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.training or torch.is_grad_enabled():
-            return F.linear(x, self.effective_weight(), self.bias)
-        return self._frozen_forward(x)
-
-    def _frozen_forward(self, x: Tensor) -> Tensor:
-        """Acting: a few rows (one per actor) against the cached rescaled weight. The same
-        fp32 product in the layout that measured fastest on 2 CPU threads: one row as
-        x @ W^T with W^T stored contiguous, several as (W @ x^T)^T; each made ML45 acting
-        about 20% faster than F.linear (bench/learner.py)."""
-        weight, weight_t = self._frozen_weights()
-        rows = x.reshape(-1, x.shape[-1])
-        if rows.shape[0] == 1:
-            out = torch.addmm(self.bias, rows, weight_t)
-        else:
-            out = torch.addmm(self.bias[:, None], weight, rows.T).T
-        return out.reshape(*x.shape[:-1], -1)
+        if frozen(self):
+            return frozen_linear(x, *self._frozen_weights(), self.bias)
+        return F.linear(x, self.effective_weight(), self.bias)
 
     def _frozen_weights(self) -> tuple[Tensor, Tensor]:
         """The rescaled weight (out, in) and a contiguous copy of its transpose, kept until
-        the weight changes: Learner.update's training forward rebinds u and v before every
-        optimiser step, and a load bumps the version counters. (The fused AdamW step itself
-        bumps no version counter, so the identity of u is what tells; the cache holds u,
-        so a new u can never reuse its id.)"""
+        the weight changes: an optimiser step or a load bumps a version counter, and a
+        training forward rebinds u and v (the cache holds u, so a new u cannot reuse its id)."""
         versions = (self.weight._version, self.gamma._version, self.u._version, self.weight.dtype)
         cached = getattr(self, "_frozen", None)
         if cached is None or cached[0] is not self.u or cached[1] != versions:
@@ -165,7 +152,7 @@ class TrajectoryEncoder(nn.Module):
                  dropout: float, max_seq_len: int):
         super().__init__()
         self.d_model, self.n_heads, self.max_seq_len = d_model, n_heads, max_seq_len
-        self.inp = nn.Linear(d_in, d_model)
+        self.inp = Linear(d_in, d_model)
         self.emb_dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
         self.final_norm = nn.LayerNorm(d_model)
