@@ -26,20 +26,21 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from amago2.agent import Agent, Learner  # noqa: E402
-from amago2.config import AgentConfig, TrainConfig  # noqa: E402
+from amago2.config import AgentConfig, ConfigError, TrainConfig  # noqa: E402
 
 REFERENCE_GFLOP = 619.0
 REFERENCE_S_PER_UPDATE = 9.9
 
 CONFIGS = {
+    # The tiny preset's model (amago2.presets.TINY). First: peak memory is the process's
+    # resident high-water mark, and the C library keeps some of a larger run's heap.
+    "tiny": dict(agent=AgentConfig(actor="ind", critic="ind", d_model=64, d_ff=128, n_layers=2, n_heads=4,
+                                   tstep_hidden=128, tstep_dim=64, head_hidden=64, max_seq_len=64),
+                 batch=8, obs_dim=39, action_dim=4),
     # The ML45 paper model (SPEC section 4) with the AMAGO-2 objectives.
     "ml45": dict(agent=AgentConfig(actor="ind", critic="ind", d_model=320, d_ff=1280, n_layers=3, n_heads=8,
                                    max_seq_len=256, num_bins=128),
                  batch=24, obs_dim=39, action_dim=4),
-    # The tiny preset's model (amago2.presets.TINY).
-    "tiny": dict(agent=AgentConfig(actor="ind", critic="ind", d_model=64, d_ff=128, n_layers=2, n_heads=4,
-                                   tstep_hidden=128, tstep_dim=64, head_hidden=64, max_seq_len=64),
-                 batch=8, obs_dim=39, action_dim=4),
 }
 
 
@@ -132,6 +133,19 @@ def bench_acting(agent: Agent, obs_dim: int, action_dim: int, actors: int, devic
     return timed * actors / (time.perf_counter() - start)
 
 
+def ml45_env_comparison(act8: float) -> str:
+    """Acting is meant to keep up with the env: time ML45 itself (bench/envs.py's
+    measurement: one process, random actions, through the trial wrapper an actor uses)."""
+    from envs import measure  # bench/envs.py, next to this file
+
+    try:
+        env = measure("ml45", seconds=10.0, seed=0)["steps_per_s"]
+    except ConfigError as e:
+        return f"ML45 env not timed: {e}"
+    return (f"ML45 env through the trial wrapper (1 process, random actions): {env:.0f} steps/s; "
+            f"acting with 8 actors runs at {act8 / env:.2f}x that")
+
+
 def load_average() -> str:
     """The host's 1/5/15-minute load: on a shared 2-core machine other processes decide
     much of what a CPU run measures (2-thread acting most of all), so it goes with the table."""
@@ -145,6 +159,7 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(CONFIGS), default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--no-env", action="store_true", help="skip timing the ML45 env for comparison")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -158,11 +173,12 @@ def main() -> None:
     peak = peak16 or peak32
     header = ("config", "s/update", "updates/s", "timesteps/s", "ref-equiv % of peak", "vs ref 9.9 s",
               "peak mem GiB", "act 1 (steps/s)", "act 8 (steps/s)")
-    rows = []
+    rows, acting = [], {}
     for name in [args.only] if args.only else list(CONFIGS):
         r = bench_learner(name, device, warmup=3 if name == "ml45" else 5, updates=updates)
         ref_frac = f"{100 * REFERENCE_GFLOP / r['s_per_update'] / peak:.0f}%" if name == "ml45" else "-"
         speedup = f"{REFERENCE_S_PER_UPDATE / r['s_per_update']:.2f}x" if name == "ml45" else "-"
+        acting[name] = r["acting"][8]
         rows.append((name, f"{r['s_per_update']:.3f}", f"{r['updates_per_s']:.2f}", f"{r['timesteps_per_s']:.0f}",
                      ref_frac, speedup, f"{r['peak_gib']:.2f}", f"{r['acting'][1]:.0f}", f"{r['acting'][8]:.0f}"))
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
@@ -170,6 +186,8 @@ def main() -> None:
     print("-|-".join("-" * w for w in widths))
     for row in rows:
         print(" | ".join(c.ljust(w) for c, w in zip(row, widths)))
+    if "ml45" in acting and not args.no_env:
+        print(ml45_env_comparison(acting["ml45"]))
     print(f"at the end: {load_average()}")
 
 

@@ -227,7 +227,7 @@ class Agent(nn.Module):
         """Forget the memory of the actors whose trial ended: which (N,) bool."""
         state.cache.count[torch.as_tensor(which, device=self.device)] = 0
 
-    @torch.no_grad()
+    @torch.inference_mode()  # no autograd bookkeeping at all: about 5-10% of a step's host time
     def act(self, state: ActingState, obs: dict, prev_action, prev_reward, time, sample: bool = True) -> Tensor:
         """One step for N actors with the last gamma's policy -> actions (N, A) float32 on CPU
         in the batch format (one-hot if discrete). env_actions() converts them for the env."""
