@@ -122,26 +122,26 @@ class Block(nn.Module):
                                                   is_causal=attn_mask is None)
         return self._finish(x, attended)
 
-    def step(self, x: Tensor, keys: Tensor, values: Tensor, actors: Tensor, slot: Tensor,
+    def step(self, x: Tensor, keys: Tensor, values: Tensor, write_rows: Tensor,
              mask_bias: Tensor) -> Tensor:
-        """One new timestep per actor: x (N, 1, d); writes actor i's key/value into slot[i]
-        (actors = arange(N)). mask_bias (N, 1, 1, max_seq_len): 0 at filled slots, -inf
-        elsewhere."""
+        """One new timestep per actor: x (N, 1, d). write_rows (N * heads,): where each
+        (actor, head)'s new key/value goes among the cache's rows (N * heads * max_seq_len,
+        head_dim). mask_bias (N * heads, 1, max_seq_len): 0 at filled slots, -inf elsewhere."""
         q, k, v = self._qkv(x)
-        keys[actors, :, slot] = k[:, :, 0]
-        values[actors, :, slot] = v[:, :, 0]
+        head_dim = keys.shape[-1]
+        keys.view(-1, head_dim).index_copy_(0, write_rows, k.reshape(-1, head_dim))
+        values.view(-1, head_dim).index_copy_(0, write_rows, v.reshape(-1, head_dim))
         return self._finish(x, attend_one_query(q, keys, values, mask_bias))
 
 
 def attend_one_query(q: Tensor, keys: Tensor, values: Tensor, mask_bias: Tensor) -> Tensor:
     """Softmax attention of one query per (actor, head) over the cache: q (N, h, 1, dh),
-    keys/values (N, h, L, dh) -> (N, h, 1, dh). The same function as
+    keys/values (N, h, L, dh), mask_bias (N * h, 1, L) -> (N, h, 1, dh). The same function as
     scaled_dot_product_attention with a mask, written as two batched matmuls because
     SDPA's CPU kernel is built for many queries: with one, ML45 acting with 8 actors ran
     10-25% slower through it (bench/learner.py)."""
     n, h, length, dh = keys.shape
-    scores = torch.baddbmm(mask_bias.expand(n, h, 1, length).reshape(n * h, 1, length),
-                           q.reshape(n * h, 1, dh), keys.view(n * h, length, dh).transpose(1, 2),
+    scores = torch.baddbmm(mask_bias, q.reshape(n * h, 1, dh), keys.view(n * h, length, dh).transpose(1, 2),
                            alpha=dh ** -0.5)
     weights = torch.softmax(scores, dim=-1)
     return torch.bmm(weights.to(values.dtype), values.view(n * h, length, dh)).view(n, h, 1, dh)
@@ -183,9 +183,12 @@ class TrajectoryEncoder(nn.Module):
         filled = (cache.count + 1).clamp(max=self.max_seq_len)
         empty = torch.arange(self.max_seq_len, device=emb.device)[None, :] >= filled[:, None]
         x = self._embed(emb[:, None], time[:, None])
-        mask_bias = torch.zeros_like(empty, dtype=x.dtype).masked_fill_(empty, float("-inf"))[:, None, None]
-        actors = torch.arange(emb.shape[0], device=emb.device)
+        n, heads = emb.shape[0], self.n_heads
+        mask_bias = torch.zeros_like(empty, dtype=x.dtype).masked_fill_(empty, float("-inf"))
+        mask_bias = mask_bias[:, None, None].expand(n, heads, 1, self.max_seq_len).reshape(n * heads, 1, -1)
+        actor_heads = torch.arange(n * heads, device=emb.device)          # actor * heads + head
+        write_rows = actor_heads * self.max_seq_len + slot.repeat_interleave(heads)
         for block, keys, values in zip(self.blocks, cache.keys, cache.values):
-            x = block.step(x, keys, values, actors, slot, mask_bias)
+            x = block.step(x, keys, values, write_rows, mask_bias)
         cache.count += 1
         return self.final_norm(x)[:, 0]
