@@ -1,5 +1,7 @@
 """Gradient flow, masking, the KV cache, the scale-invariance thesis, and the learner step."""
 
+import copy
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -7,6 +9,7 @@ import torch
 
 from amago2.agent import Agent, Learner
 from amago2.config import AgentConfig, TrainConfig
+from amago2.nets.linear import Linear
 from learner_fixtures import OBS_DIM, PAIRS, TINY, make_agent, random_batch
 
 BOTH = pytest.mark.parametrize("discrete", [False, True], ids=["continuous", "discrete"])
@@ -278,3 +281,18 @@ def test_acting_uses_the_weights_of_the_latest_update(actors):
     fresh = greedy_action(uncached.train(False))
     assert not torch.allclose(before, fresh, atol=1e-4)  # the updates moved the policy
     assert torch.allclose(cached, fresh, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_acting_linear_layouts_compute_f_linear(dtype):
+    """Acting multiplies through other layouts (and on CPU fp32 a oneDNN-packed weight)
+    chosen by the number of rows; each is the same product as F.linear."""
+    layer = Linear(48, 80).to(dtype).train(False)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for rows in (1, 3, 8, 3):  # the packed weight, tuned for 3 rows, serves 8 as well
+            x = torch.randn(rows, 1, 48, generator=g, dtype=dtype)
+            expected = torch.nn.functional.linear(x, layer.weight, layer.bias)
+            assert torch.allclose(layer(x), expected, rtol=1e-5, atol=1e-5)
+        copied = copy.deepcopy(layer)  # the cached forms are not copied, only rebuilt
+        assert torch.allclose(copied(x), expected, rtol=1e-5, atol=1e-5)

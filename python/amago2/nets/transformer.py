@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from amago2.nets.linear import Linear, frozen, frozen_linear
+from amago2.nets.linear import FrozenWeight, Linear, frozen
 
 
 class SigmaReparamLinear(nn.Module):
@@ -50,19 +50,18 @@ class SigmaReparamLinear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if frozen(self):
-            return frozen_linear(x, *self._frozen_weights(), self.bias)
+            return self._frozen_weight().linear(x, self.bias)
         return F.linear(x, self.effective_weight(), self.bias)
 
-    def _frozen_weights(self) -> tuple[Tensor, Tensor]:
-        """The rescaled weight (out, in) and a contiguous copy of its transpose, kept until
-        the weight changes: an optimiser step or a load bumps a version counter, and a
-        training forward rebinds u and v (the cache holds u, so a new u cannot reuse its id)."""
+    def _frozen_weight(self) -> FrozenWeight:
+        """The rescaled weight, kept until it changes: an optimiser step or a load bumps a
+        version counter, and a training forward rebinds u and v (the cache holds u, so a
+        new u cannot reuse its id)."""
         versions = (self.weight._version, self.gamma._version, self.u._version, self.weight.dtype)
         cached = getattr(self, "_frozen", None)
-        if cached is None or cached[0] is not self.u or cached[1] != versions:
-            weight = self.effective_weight()
-            self._frozen = (self.u, versions, weight, weight.t().contiguous())
-        return self._frozen[2], self._frozen[3]
+        if cached is None or cached.key[0] is not self.u or cached.key[1] != versions:
+            self._frozen = cached = FrozenWeight(self.effective_weight(), (self.u, versions))
+        return cached
 
 
 def sinusoid_frequencies(dim: int) -> Tensor:
