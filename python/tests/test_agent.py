@@ -287,11 +287,11 @@ def test_acting_uses_the_weights_of_the_latest_update(actors):
 def test_acting_linear_layouts_compute_f_linear(dtype):
     """Acting multiplies through other layouts (and on CPU fp32 a oneDNN-packed weight)
     chosen by the number of rows; each is the same product as F.linear."""
-    layer = Linear(48, 80).to(dtype).train(False)
+    layer = Linear(256, 300).to(dtype).train(False)  # large enough to be packed
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for rows in (1, 3, 8, 3):  # the packed weight, tuned for 3 rows, serves 8 as well
-            x = torch.randn(rows, 1, 48, generator=g, dtype=dtype)
+            x = torch.randn(rows, 1, 256, generator=g, dtype=dtype)
             expected = torch.nn.functional.linear(x, layer.weight, layer.bias)
             assert torch.allclose(layer(x), expected, rtol=1e-5, atol=1e-5)
         copied = copy.deepcopy(layer)  # the cached forms are not copied, only rebuilt
