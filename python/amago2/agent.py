@@ -26,6 +26,7 @@ from amago2.losses import (ACTOR_LOSSES, CRITIC_LOSSES, masked_mean, popart_new_
 from amago2.nets.heads import (ActorHead, CriticEnsemble, categorical_probs, critic_forward,
                                project_state, tanh_gaussian_log_prob, tanh_gaussian_params,
                                tanh_gaussian_sample)
+from amago2.nets.linear import forget_frozen_weights
 from amago2.nets.timestep import TimestepEncoder
 from amago2.nets.transformer import KVCache, TrajectoryEncoder
 
@@ -338,10 +339,8 @@ class Learner:
     def __init__(self, agent: Agent, cfg: TrainConfig):
         self.agent, self.cfg = agent, cfg
         self.params = [p for name, p in agent.named_parameters() if not name.startswith("target_")]
-        # foreach rather than fused: the fused step bumps no version counter, and acting's
-        # cached weights (nets/linear.py) are rebuilt when a version counter moves.
         self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                           foreach=True)
+                                           fused=True)  # one kernel per step on CPU and CUDA
         warmup = max(1, cfg.warmup_updates)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: min(1.0, (step + 1) / warmup))
@@ -359,6 +358,8 @@ class Learner:
         total.backward()
         grad_norm = nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
         self.optimizer.step()
+        # The fused step bumps no version counter, so acting's cached weights cannot see it.
+        forget_frozen_weights(agent)
         self.scheduler.step()
         with torch.no_grad():
             self._update_popart(aux["y"], aux["mask"])

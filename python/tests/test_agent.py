@@ -258,9 +258,9 @@ def test_input_norm_merges_weighted_batches_exactly():
 
 @pytest.mark.parametrize("actors", [1, 3])
 def test_acting_uses_the_weights_of_the_latest_update(actors):
-    """Acting caches weights in its own layouts (one layout for one actor, another for
-    several) between optimiser steps; several updates between two acting calls (the
-    training loop's usual rhythm) must still reach them."""
+    """Acting caches weights in its own layouts (one for one actor, another for several)
+    between optimiser steps, whose fused kernel bumps no version counter; several updates
+    between two acting calls (the training loop's usual rhythm) must still reach them."""
     agent = make_agent("ind", "ind", discrete=False)
     learner = Learner(agent, TrainConfig(batch_size=4, lr=1e-2, warmup_updates=1))
     obs = {"vec": np.random.default_rng(0).standard_normal((actors, OBS_DIM)).astype(np.float32)}

@@ -66,6 +66,13 @@ class FrozenWeight:
         return out.reshape(*x.shape[:-1], -1)
 
 
+def forget_frozen_weights(root: nn.Module) -> None:
+    """Drop the cached FrozenWeights of every layer below root. For weight changes that
+    bump no version counter: a fused optimiser step is one."""
+    for module in root.modules():
+        module.__dict__.pop("_frozen", None)
+
+
 def frozen(module: nn.Module) -> bool:
     """Evaluation mode without autograd: acting and evaluation."""
     return not module.training and not torch.is_grad_enabled()
@@ -77,9 +84,10 @@ class Linear(nn.Linear):
     def forward(self, x: Tensor) -> Tensor:
         if not frozen(self):
             return F.linear(x, self.weight, self.bias)
-        # Rebuilt when the weight changes in place (an optimiser step or a load bumps its
-        # version counter) or is replaced (a device or dtype move). The cache holds the
-        # old storage, so a new one cannot reuse its address.
+        # Rebuilt when the weight changes in place (a load bumps its version counter; the
+        # learner forgets the caches after its fused step, which bumps none) or is
+        # replaced (a device or dtype move). The cache holds the old storage, so a new
+        # one cannot reuse its address.
         key = (self.weight.data_ptr(), self.weight._version)
         cached = getattr(self, "_frozen", None)
         if cached is None or cached.key != key:

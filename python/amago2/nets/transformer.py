@@ -54,9 +54,9 @@ class SigmaReparamLinear(nn.Module):
         return F.linear(x, self.effective_weight(), self.bias)
 
     def _frozen_weight(self) -> FrozenWeight:
-        """The rescaled weight, kept until it changes: an optimiser step or a load bumps a
-        version counter, and a training forward rebinds u and v (the cache holds u, so a
-        new u cannot reuse its id)."""
+        """The rescaled weight, kept until it changes: a load bumps a version counter, a
+        training forward rebinds u and v (the cache holds u, so a new u cannot reuse its
+        id), and the learner forgets the caches after each optimiser step."""
         versions = (self.weight._version, self.gamma._version, self.u._version, self.weight.dtype)
         cached = getattr(self, "_frozen", None)
         if cached is None or cached.key[0] is not self.u or cached.key[1] != versions:
