@@ -24,6 +24,8 @@ export interface OrchestratorOptions {
   retries: number;
   command: string;
   log: Logger;
+  /** Seconds a running run may go without an event before its worker is killed; default HUNG_AFTER_S. */
+  hungAfterS?: number;
 }
 
 export interface OrchestratorResult {
@@ -161,6 +163,7 @@ export async function orchestrate(opts: OrchestratorOptions): Promise<Orchestrat
   /** Runs whose worker was killed for silence, and runs already sent a cancel SIGTERM. */
   const hung = new Set<string>();
   const stopSent = new Set<string>();
+  const hungAfterS = opts.hungAfterS ?? HUNG_AFTER_S;
 
   const snapshot = (): ProgressSnapshot => ({
     done, failed, queued, running: live.size, active: [...live.values()].map((l) => l.row),
@@ -219,7 +222,7 @@ export async function orchestrate(opts: OrchestratorOptions): Promise<Orchestrat
       ingestJournal(db, key, row.run_dir);
       const end = endOf(outcome, row.cancel_requested === 1);
       if (hung.has(key) && end.status === "crashed") {
-        end.error = { type: "RunHung", message: `no event for ${HUNG_AFTER_S} s; the worker was killed` };
+        end.error = { type: "RunHung", message: `no event for ${hungAfterS} s; the worker was killed` };
       }
       hung.delete(key);
       markEnded(db, key, end);
@@ -262,9 +265,9 @@ export async function orchestrate(opts: OrchestratorOptions): Promise<Orchestrat
   const watch = setInterval(() => {
     for (const [key, l] of live) {
       const pid = getRun(db, key)?.worker_pid;
-      if (hung.has(key) || !pid || Date.now() - l.lastEventMs < HUNG_AFTER_S * 1000) continue;
+      if (hung.has(key) || !pid || Date.now() - l.lastEventMs < hungAfterS * 1000) continue;
       hung.add(key);
-      progress.note(`hung     ${l.row.label}: no event for ${HUNG_AFTER_S} s, killing its worker`);
+      progress.note(`hung     ${l.row.label}: no event for ${hungAfterS} s, killing its worker`);
       signalIfAlive(-pid, "SIGKILL");
     }
     for (const key of cancelRequested(db, [...live.keys()])) {
