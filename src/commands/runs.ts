@@ -1,6 +1,6 @@
 // `amago2 runs`: every run in the store, newest last.
 import { amagoHome, openStoreReadOnly } from "../store/db.js";
-import { listRuns, type RunRow } from "../store/runs.js";
+import { listRuns, overviewOf, type RunOverview, type RunRow } from "../store/runs.js";
 import { createLogger } from "../ui/logger.js";
 import type { ExitCode } from "./exit-codes.js";
 import { renderColumns } from "./summary.js";
@@ -9,18 +9,8 @@ export interface RunsOptions {
   json: boolean;
 }
 
-export interface RunListing {
-  key: string;
-  benchmark: string;
-  actor: string;
-  critic: string;
-  seed: number;
-  scale: string;
-  status: string;
-  step: number;
-  totalSteps: number | null;
-  attempts: number;
-  device: string | null;
+export interface RunListing extends RunOverview {
+  /** The error's type and the first line of its message. */
   error: string | null;
 }
 
@@ -30,8 +20,7 @@ export function parseRunsOptions(raw: { json?: boolean }): RunsOptions {
 
 export function toListing(r: RunRow): RunListing {
   return {
-    key: r.key, benchmark: r.benchmark, actor: r.actor, critic: r.critic, seed: r.seed, scale: r.scale,
-    status: r.status, step: r.step, totalSteps: r.total_steps, attempts: r.attempts, device: r.device,
+    ...overviewOf(r),
     error: r.error_type ? `${r.error_type}: ${(r.error_message ?? "").split("\n")[0]}` : null,
   };
 }

@@ -2,7 +2,7 @@
 // model. Read-only: the orchestrator may be writing at the same time (WAL allows it).
 
 import type { Store } from "../store/db.js";
-import { getSweep, listSweeps, runsOfSweep, type RunRow } from "../store/runs.js";
+import { getSweep, listSweeps, overviewOf, runsOfSweep, type RunRow } from "../store/runs.js";
 import { UserError } from "../ui/errors.js";
 import type { EvalRecord, RunRecord, Split, SweepRecord, TaskEval } from "./model.js";
 
@@ -62,17 +62,7 @@ function sweptAxes(settings: Record<string, string>[]): string[] {
 
 function runRecord(db: Store, row: RunRow, settings: Record<string, string>, axes: string[]): RunRecord {
   return {
-    key: row.key,
-    benchmark: row.benchmark,
-    actor: row.actor,
-    critic: row.critic,
-    seed: row.seed,
-    scale: row.scale,
-    status: row.status,
-    step: row.step,
-    totalSteps: row.total_steps,
-    attempts: row.attempts,
-    device: row.device,
+    ...overviewOf(row),
     command: row.command,
     axes: Object.fromEntries(axes.map((a) => [a, settings[a] ?? ""])),
     request: parseJson(row.request),

@@ -2,6 +2,8 @@
 // from the store, the benchmark's headline metrics, and the precise rule that turns a
 // run's evaluations into one score per task ("final", or "at N env steps").
 
+import type { RunOverview } from "../store/runs.js";
+
 /** One task's result in one evaluation: a value per inner episode of the trial. */
 export interface TaskEval {
   trials: number;
@@ -19,18 +21,7 @@ export interface EvalRecord {
   tasks: Map<string, TaskEval>;
 }
 
-export interface RunRecord {
-  key: string;
-  benchmark: string;
-  actor: string;
-  critic: string;
-  seed: number;
-  scale: string;
-  status: string;
-  step: number;
-  totalSteps: number | null;
-  attempts: number;
-  device: string | null;
+export interface RunRecord extends RunOverview {
   command: string;
   /** Swept settings besides actor, critic and seed (e.g. `lr`), as display strings. */
   axes: Record<string, string>;

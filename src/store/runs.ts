@@ -45,6 +45,22 @@ export interface RunRow extends RunCell {
   heartbeat_at: number | null;
 }
 
+/** What every view of a run (`runs`, `status`, the reports) shows of its row, camel-cased. */
+export interface RunOverview extends RunCell {
+  status: RunStatus;
+  step: number;
+  totalSteps: number | null;
+  attempts: number;
+  device: string | null;
+}
+
+export function overviewOf(r: RunRow): RunOverview {
+  return {
+    key: r.key, benchmark: r.benchmark, actor: r.actor, critic: r.critic, seed: r.seed, scale: r.scale,
+    status: r.status, step: r.step, totalSteps: r.total_steps, attempts: r.attempts, device: r.device,
+  };
+}
+
 export interface SweepRow {
   name: string;
   benchmark: string;
