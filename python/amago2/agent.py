@@ -23,7 +23,7 @@ from amago2.config import AgentConfig, TrainConfig
 from amago2.losses import (ACTOR_LOSSES, CRITIC_LOSSES, masked_mean, popart_new_stats,
                            popart_preserve, popart_sigma, redq_reduce, symlog, symlog_bins,
                            td_target)
-from amago2.nets.heads import (ActorHead, CriticEnsemble, categorical_probs, critic_forward,
+from amago2.nets.heads import (ActorHead, CriticEnsemble, CriticParams, categorical_probs, critic_forward,
                                project_state, tanh_gaussian_log_prob, tanh_gaussian_params,
                                tanh_gaussian_sample)
 from amago2.nets.linear import forget_frozen_weights
@@ -177,7 +177,8 @@ class Agent(nn.Module):
                 for rows in row_chunks(n)], dim=2))                              # (C, G, N, P)
             with torch.no_grad():
                 reward, done = batch["reward"].reshape(n), batch["done"].reshape(n)
-                y = torch.cat([self._td_target(s_next[rows], reward[rows], done[rows], noise.redq,
+                target = self.target_critics.params(index=noise.redq)  # once for every chunk
+                y = torch.cat([self._td_target(target, s_next[rows], reward[rows], done[rows],
                                                None if noise.target is None else noise.target[:, rows])
                                for rows in row_chunks(n)], dim=-1)          # (G, N)
         if self.discrete:
@@ -198,11 +199,11 @@ class Agent(nn.Module):
         return total, {"metrics": metrics, "y": y, "mask": mask,
                        "actor_loss": actor_loss, "critic_loss": critic_loss}
 
-    def _td_target(self, s_next: Tensor, reward: Tensor, done: Tensor, redq: Tensor,
+    def _td_target(self, target: CriticParams, s_next: Tensor, reward: Tensor, done: Tensor,
                    target_eps: Tensor | None) -> Tensor:
-        """y (G, n) for n steps, from the REDQ subset of target critics at a' ~ target policy
-        (no_grad). s_next (n, D), reward and done (n,), target_eps (G, n, A) or None."""
-        target = self.target_critics.params(index=redq)
+        """y (G, n) for n steps, from the REDQ subset of target critics (target) at a' ~
+        target policy (no_grad). s_next (n, D), reward and done (n,), target_eps (G, n, A) or
+        None."""
         proj = project_state(target, s_next)
         next_raw = loss_precision(self.target_actor(s_next).transpose(0, 1))
         if self.discrete:

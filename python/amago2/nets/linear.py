@@ -45,7 +45,8 @@ class FrozenWeight:
     def __init__(self, weight: Tensor, key: tuple):
         self.key = key
         self.weight = weight
-        self.weight_t = weight.t().contiguous()
+        # Each form is made on first use: acting with several actors never needs W^T.
+        self.weight_t: Tensor | None = None
         self.packed: Tensor | None = None
 
     def __reduce__(self):
@@ -55,6 +56,8 @@ class FrozenWeight:
         """x (..., in) -> (..., out)."""
         rows = x.reshape(-1, x.shape[-1])
         if rows.shape[0] == 1:
+            if self.weight_t is None:
+                self.weight_t = self.weight.t().contiguous()
             out = torch.addmm(bias, rows, self.weight_t)
         elif (ONEDNN_PACKING and self.weight.numel() >= PACK_MIN_ELEMENTS and rows.device.type == "cpu"
               and rows.dtype == self.weight.dtype == torch.float32):
