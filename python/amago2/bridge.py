@@ -185,24 +185,36 @@ def describe() -> str:
                         k=b.k, horizon=b.horizon, packages=list(b.packages), installed=True)
         except ConfigError as e:
             info["install_hint"] = str(e)
+        except ImportError as e:  # installed but broken: check_benchmarks says what to do
+            info["install_hint"] = f"{type(e).__name__}: {e}"
         benchmarks[name] = info
     defaults = {**dataclasses.asdict(AgentConfig()), **dataclasses.asdict(TrainConfig())}
     return json.dumps({"benchmarks": benchmarks, "objectives": list(OBJECTIVES), "scales": list(SCALES),
                        "hyperparameters": defaults})
 
 
-def environment_report() -> str:
-    """Python, torch, CUDA and benchmark package versions, for `amago2 doctor`."""
-    import torch
-
+def check_benchmarks(request_json: str) -> str:
+    """Whether each benchmark asked for can run here, one environment of it built and stepped
+    (`envs.registry.check_benchmark`), for `amago2 doctor`, `setup` and the check `sweep`
+    makes before it records anything. Takes {"benchmarks": [{"name", "benchmark_def"?}]} or
+    {"benchmarks": "all"} (every built-in one); returns [{"name", **check result}] in order."""
     from amago2.envs import registry
 
-    dists = sorted({"numpy", "gymnasium", "torch", *(d for e in registry.BENCHMARKS.values() for d in e.packages)})
+    asked = json.loads(request_json)["benchmarks"]
+    if asked == "all":
+        asked = [{"name": name} for name in sorted(registry.BENCHMARKS)]
+    return json.dumps([{"name": b["name"], **registry.check_benchmark(b["name"], b.get("benchmark_def"))}
+                       for b in asked])
+
+
+def environment_report() -> str:
+    """Python, torch and CUDA, for `amago2 doctor` (benchmark packages: check_benchmarks)."""
+    import torch
+
     cuda = torch.cuda.is_available()
     return json.dumps({
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cuda": {"available": cuda, "version": torch.version.cuda,
                  "devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else []},
-        "packages": {d: registry.installed_version(d) for d in dists},
     })

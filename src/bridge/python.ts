@@ -112,16 +112,20 @@ export async function probeProcgen(python: string): Promise<ProcgenProbe> {
 }
 
 /**
- * Calls `amago2.bridge.<fn>()` (which returns a JSON string, docs/INTERFACES.md section 1)
- * and parses it. The JSON is the last line of stdout, so a stray print in an imported
+ * Calls `amago2.bridge.<fn>()`, or `<fn>(json)` with `arg` as its JSON argument (passed in
+ * argv, never spliced into code); each returns a JSON string (docs/INTERFACES.md section 1)
+ * that is parsed here. The JSON is the last line of stdout, so a stray print in an imported
  * package cannot corrupt it.
  */
 export async function callPythonJson(
   python: string,
-  fn: "describe" | "environment_report",
+  fn: "describe" | "environment_report" | "check_benchmarks",
+  arg?: unknown,
 ): Promise<unknown> {
-  const code = `import sys, amago2.bridge as b\nsys.stdout.write("\\n" + b.${fn}() + "\\n")`;
-  const result = await execa(python, ["-c", code], { reject: false, timeout: 300_000 });
+  const call = arg === undefined ? `b.${fn}()` : `b.${fn}(sys.argv[1])`;
+  const code = `import sys, amago2.bridge as b\nsys.stdout.write("\\n" + ${call} + "\\n")`;
+  const args = ["-c", code, ...(arg === undefined ? [] : [JSON.stringify(arg)])];
+  const result = await execa(python, args, { reject: false, timeout: 300_000 });
   if (result.failed) {
     throw new Error(`amago2.bridge.${fn}() failed in ${python}:\n${String(result.stderr)}`);
   }

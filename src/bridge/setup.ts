@@ -1,13 +1,14 @@
-// The Python runtime amago2 trains with: the project virtualenv (`<repo>/.venv`) created on
-// first use or by `amago2 setup`, or an interpreter the user chose (--python,
-// AMAGO2_PYTHON) that gets the package installed into it. Each step shows on stderr
-// through an ora spinner. Procgen gets a second virtualenv (`<repo>/.venv-procgen`,
-// `amago2 setup --procgen`): procgen2 needs numpy<2 and the old gym.
+// The Python runtimes amago2 trains with, installed from their locks (python/locks/, see
+// src/bridge/runtime.ts): the project virtualenv (`<repo>/.venv`, `amago2 setup`), or an
+// interpreter the user chose (--python, AMAGO2_PYTHON) that gets the same packages; and
+// Procgen's own virtualenv (`<repo>/.venv-procgen`, `amago2 setup --procgen`), since
+// procgen2 needs numpy<2 and the old gym. Each step shows on stderr through an ora spinner.
 //
-// torch is installed only when the interpreter has none, at the exact version the project
-// is tested with (a user's own CUDA build is kept as is); afterwards its version is checked
-// again, because `pip install -e python` must never have swapped it (an unpinned
-// reinstall pulls a multi-GB build).
+// Every locked version is installed exactly (pip --no-deps), so a runtime is the same on
+// every machine. torch is installed only where there is none, at the locked version, with
+// what it needs; a user's own torch (a CUDA build) is kept, and is checked again at the end.
+// A runtime ends checked, not assumed: every locked version present, `pip check` clean for
+// the locked packages, and every benchmark of the runtime building an environment.
 import { existsSync, rmSync } from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
@@ -15,43 +16,67 @@ import ora, { type Ora } from "ora";
 import { PACKAGE_ROOT } from "../plan/package.js";
 import { UserError } from "../ui/errors.js";
 import {
-  PROCGEN_PYTHON, PROCGEN_VENV, PROJECT_PYTHON, PROJECT_VENV, chosenPython, probeProcgen, pythonRuns, resolvePython,
-  type ProcgenVersions,
+  PROCGEN_BENCHMARKS, PROCGEN_PYTHON, PROCGEN_VENV, PROJECT_PYTHON, PROJECT_VENV, chosenPython, probeProcgen, pythonRuns,
+  resolvePython, type ProcgenVersions,
 } from "./python.js";
+import {
+  MAIN_LOCK, PROCGEN_LOCK, benchmarkFix, checkBenchmarks, isComplete, lockConflicts, readLock, runtimeOf, runtimeState,
+  torchPin, withoutLocalLabel, type Lock, type RuntimeState,
+} from "./runtime.js";
 
-export const TORCH_VERSION = "2.13.0";
 /** python/pyproject.toml: requires-python. */
 const MIN_PYTHON: [number, number] = [3, 11];
 /** procgen2 0.10.7 publishes wheels for CPython 3.11 only. */
 const PROCGEN_PYTHON_VERSION: [number, number] = [3, 11];
 
+/** One runtime to install: where, from which lock, and how to make its venv. */
+interface RuntimeSpec {
+  python: string;
+  lock: Lock;
+  /** The venv setup may create and recreate; null for an interpreter the user chose. */
+  venv: { dir: string; base: () => Promise<string> } | null;
+  /** The command that installs this runtime, named in error lines. */
+  setupCommand: string;
+}
+
 /**
- * Makes sure the interpreter amago2 will use exists and has the package; returns its path.
- * A complete runtime is left alone unless `force`: then every install step runs again, and
- * the project venv (never an interpreter the user chose) is first deleted and recreated.
+ * Makes sure the interpreter amago2 will use holds its lock and runs every benchmark;
+ * returns its path. A runtime that already does is left untouched unless `force`: then
+ * every install step runs again, and the project venv (never an interpreter the user
+ * chose) is first deleted and recreated.
  */
 export async function ensurePythonRuntime(opts: { python?: string; force?: boolean } = {}): Promise<string> {
   const python = chosenPython(opts);
   const isProjectVenv = python === PROJECT_PYTHON;
-  if (!opts.force) {
-    const complete = await execa(python, ["-c", "import amago2, torch"], { reject: false });
-    if (!complete.failed) return resolvePython(opts);
-  }
   if (!isProjectVenv && !(await pythonRuns(python))) {
     throw new UserError(`no Python interpreter at ${python}; give an existing one, or leave out --python/AMAGO2_PYTHON to use the project venv`);
   }
-
-  const spinner = ora({ stream: process.stderr, text: "preparing the Python runtime" }).start();
+  const spec: RuntimeSpec = {
+    python,
+    lock: readLock(MAIN_LOCK),
+    venv: isProjectVenv
+      ? {
+        dir: PROJECT_VENV,
+        base: () => basePython(["python3", "python"], atLeast(MIN_PYTHON),
+          `no Python ${MIN_PYTHON.join(".")}+ with the venv module on PATH; install one (e.g. apt-get install python3 python3-venv), or set AMAGO2_PYTHON=/path/to/python`),
+      }
+      : null,
+    setupCommand: runtimeOf(python).setup,
+  };
+  const spinner = ora({ stream: process.stderr, text: "checking the Python runtime" }).start();
   try {
-    if (isProjectVenv && (opts.force || !existsSync(python))) {
-      await createVenv(PROJECT_VENV, await basePython(["python3", "python"], atLeast(MIN_PYTHON),
-        `no Python ${MIN_PYTHON.join(".")}+ with the venv module on PATH; install one (e.g. apt-get install python3 python3-venv), or set AMAGO2_PYTHON=/path/to/python`), spinner);
+    const torch = await installRuntime(spec, Boolean(opts.force), spinner);
+    spinner.text = "building one environment of every benchmark";
+    const state = await runtimeState(python, spec.lock);
+    const checks = (await checkBenchmarks(python, "all")).filter((c) => !PROCGEN_BENCHMARKS.includes(c.name));
+    const failed = checks.filter((c) => c.state !== "ok");
+    if (failed.length > 0) {
+      throw new Error(failed.map((c) => {
+        const fix = benchmarkFix(c, state, spec.lock, spec.setupCommand);
+        return `benchmark '${c.name}' cannot run in ${python} (${c.error})${fix === null ? "" : `; ${fix}`}`;
+      }).join("\n"));
     }
-    const expected = await ensureTorch(python, spinner);
-    await step(spinner, "installing the amago2 package (pip install -e python)", python,
-      ["-m", "pip", "install", "--disable-pip-version-check", "-e", `${PACKAGE_ROOT}/python`]);
-    const torchAfter = await checkTorchKept(python, expected, spinner);
-    spinner.succeed(`Python runtime ready: ${python} (torch ${torchAfter})`);
+    spinner.succeed(`Python runtime ready: ${python} (torch ${torch}; ${spec.lock.packages.length} locked packages; ${checks.length} benchmarks build)`);
   } catch (err) {
     spinner.fail("Python runtime setup failed");
     throw err;
@@ -60,28 +85,25 @@ export async function ensurePythonRuntime(opts: { python?: string; force?: boole
 }
 
 /**
- * Makes sure the Procgen runtime (.venv-procgen) runs amago2 and a Procgen game; returns
- * its versions. A working one is left alone unless `force`, which recreates it. It never
- * uses an interpreter the user chose: procgen's numpy<2 would downgrade theirs.
+ * Makes sure the Procgen runtime (.venv-procgen) holds its lock and runs a Procgen game;
+ * returns its versions. It never uses an interpreter the user chose: procgen's numpy<2
+ * would downgrade theirs.
  */
 export async function ensureProcgenRuntime(opts: { force?: boolean } = {}): Promise<ProcgenVersions> {
-  if (!opts.force) {
-    const probe = await probeProcgen(PROCGEN_PYTHON);
-    if (probe.state === "ok") return probe.versions;
-  }
-  const spinner = ora({ stream: process.stderr, text: "preparing the Procgen runtime" }).start();
+  const version = PROCGEN_PYTHON_VERSION.join(".");
+  const spec: RuntimeSpec = {
+    python: PROCGEN_PYTHON,
+    lock: readLock(PROCGEN_LOCK),
+    venv: {
+      dir: PROCGEN_VENV,
+      base: () => basePython([`python${version}`, "python3", "python"], exactly(PROCGEN_PYTHON_VERSION),
+        `no Python ${version} with the venv module on PATH (procgen2 0.10.7 has wheels for ${version} only); install one (e.g. apt-get install python${version} python${version}-venv)`),
+    },
+    setupCommand: runtimeOf(PROCGEN_PYTHON).setup,
+  };
+  const spinner = ora({ stream: process.stderr, text: "checking the Procgen runtime" }).start();
   try {
-    if (opts.force || !existsSync(PROCGEN_PYTHON)) {
-      const version = PROCGEN_PYTHON_VERSION.join(".");
-      await createVenv(PROCGEN_VENV, await basePython([`python${version}`, "python3", "python"], exactly(PROCGEN_PYTHON_VERSION),
-        `no Python ${version} with the venv module on PATH (procgen2 0.10.7 has wheels for ${version} only); install one (e.g. apt-get install python${version} python${version}-venv)`), spinner);
-    }
-    const expected = await ensureTorch(PROCGEN_PYTHON, spinner);
-    // The procgen extra pins procgen2, gym and numpy<2 next to amago2's own dependencies,
-    // so one resolver run picks versions that all fit together.
-    await step(spinner, "installing procgen2, gym, numpy<2 and the amago2 package (pip install -e 'python[procgen]')", PROCGEN_PYTHON,
-      ["-m", "pip", "install", "--disable-pip-version-check", "-e", `${PACKAGE_ROOT}/python[procgen]`]);
-    await checkTorchKept(PROCGEN_PYTHON, expected, spinner);
+    await installRuntime(spec, Boolean(opts.force), spinner);
     spinner.text = "starting a Procgen game";
     const probe = await probeProcgen(PROCGEN_PYTHON);
     if (probe.state !== "ok") {
@@ -99,14 +121,65 @@ export async function ensureProcgenRuntime(opts: { force?: boolean } = {}): Prom
   }
 }
 
+/**
+ * Brings `spec.python` to its lock, or leaves it as it is when it holds the lock already
+ * (and `force` is not set); returns the torch version it ends with.
+ */
+async function installRuntime(spec: RuntimeSpec, force: boolean, spinner: Ora): Promise<string> {
+  const { python, lock } = spec;
+  if (spec.venv && (force || !(await pythonRuns(python)))) await createVenv(spec.venv.dir, await spec.venv.base(), spinner);
+  const before = await runtimeState(python, lock);
+  if (!force && isComplete(before)) return before.torch!;
+
+  const pip = ["-m", "pip", "install", "--disable-pip-version-check"];
+  const pins = (names: string[]) => lock.packages.filter((p) => names.includes(p.name)).map((p) => `${p.name}==${p.version}`);
+  // The locked pip first (the venv module's own may be years old), and setuptools, which
+  // builds the package below without an isolated build environment of unlocked tools.
+  await step(spinner, "installing the locked pip and setuptools", python, [...pip, "--no-deps", ...pins(["pip", "setuptools"])]);
+  const torch = torchPin(lock);
+  if (before.torch === null) {
+    // torch with what it needs, every version the lock names held to it (-c); on Linux
+    // x86_64 PyPI's torch is the CUDA build, whose nvidia-* packages torch pins itself.
+    await step(spinner, `installing torch ${torch.version} (a large download on a machine without it)`, python,
+      [...pip, "-c", lock.file, `torch==${torch.version}`]);
+  }
+  await step(spinner, `installing ${lock.packages.length} locked packages (${path.relative(PACKAGE_ROOT, lock.file)})`, python,
+    [...pip, "--no-deps", ...lock.packages.map((p) => `${p.name}==${p.version}`)]);
+  await step(spinner, "installing the amago2 package (pip install -e python)", python,
+    [...pip, "--no-deps", "--no-build-isolation", "-e", path.join(PACKAGE_ROOT, "python")]);
+
+  spinner.text = "checking the runtime against its lock";
+  const after = await runtimeState(python, lock);
+  const expectedTorch = before.torch ?? torch.version;
+  if (after.torch === null || withoutLocalLabel(after.torch) !== withoutLocalLabel(expectedTorch)) {
+    throw new Error(`torch changed from ${expectedTorch} to ${after.torch ?? "nothing"} while installing amago2; ` +
+      `reinstall torch==${expectedTorch} into ${python}`);
+  }
+  assertInstalled(spec, after);
+  const conflicts = await lockConflicts(python, lock);
+  if (conflicts.length > 0) {
+    throw new Error(`the locked packages do not fit together in ${python} (pip check: ${conflicts.join("; ")}); ` +
+      "regenerate the lock with `python3 scripts/lock-python.py`");
+  }
+  return after.torch;
+}
+
+function assertInstalled(spec: RuntimeSpec, state: RuntimeState): void {
+  if (state.differences.length > 0) {
+    throw new Error(`after installing, ${spec.python} still differs from ${spec.lock.file}: ${state.differences.join(", ")}`);
+  }
+  if (!state.ownPackage) {
+    throw new Error(`after installing, \`import amago2\` in ${spec.python} does not load ${path.join(PACKAGE_ROOT, "python")} ` +
+      "(another amago2 earlier on its path?)");
+  }
+}
+
 async function createVenv(venv: string, base: string, spinner: Ora): Promise<void> {
   if (existsSync(venv)) {
     spinner.text = `removing ${venv}`;
     rmSync(venv, { recursive: true, force: true });
   }
-  const python = path.join(venv, "bin", "python");
   await step(spinner, `creating ${venv} with ${base}`, base, ["-m", "venv", venv]);
-  await step(spinner, "upgrading pip", python, ["-m", "pip", "install", "--disable-pip-version-check", "--upgrade", "pip"]);
 }
 
 const atLeast = ([major, minor]: [number, number]) => (ma: number, mi: number) => ma > major || (ma === major && mi >= minor);
@@ -121,42 +194,6 @@ async function basePython(candidates: string[], fits: (major: number, minor: num
     if (fits(major, minor)) return candidate;
   }
   throw new UserError(missing);
-}
-
-/** Installs the pinned torch when `python` has none; returns the version it must keep. */
-async function ensureTorch(python: string, spinner: Ora): Promise<string> {
-  const before = await torchVersion(python);
-  if (before === null) await installTorch(python, spinner);
-  return before ?? TORCH_VERSION;
-}
-
-/** Fails when installing the package swapped torch; returns the version found. */
-async function checkTorchKept(python: string, expected: string, spinner: Ora): Promise<string> {
-  spinner.text = "checking torch was left as it was";
-  const after = await torchVersion(python);
-  if (after === null || localVersionless(after) !== localVersionless(expected)) {
-    throw new Error(`torch changed from ${expected} to ${after ?? "nothing"} while installing amago2; ` +
-      `reinstall torch==${expected} into ${python}`);
-  }
-  return after;
-}
-
-async function installTorch(python: string, spinner: Ora): Promise<void> {
-  // Plain PyPI (or the machine's configured index): a pinned version, never a range, so a
-  // later `pip install -e python` finds its torch requirement met and installs no other.
-  await step(spinner, `installing torch ${TORCH_VERSION} (a large download on a machine without it)`, python,
-    ["-m", "pip", "install", "--disable-pip-version-check", `torch==${TORCH_VERSION}`]);
-}
-
-/** The interpreter's torch version ("2.13.0+cpu"), or null when it has none. */
-async function torchVersion(python: string): Promise<string | null> {
-  const probe = await execa(python, ["-c", "import torch; print(torch.__version__)"], { reject: false });
-  return probe.failed ? null : String(probe.stdout).trim().split("\n").pop()!;
-}
-
-/** "2.13.0+cpu" -> "2.13.0": the local label says which build, not which version. */
-function localVersionless(version: string): string {
-  return version.split("+")[0];
 }
 
 async function step(spinner: Ora, text: string, command: string, args: string[]): Promise<void> {

@@ -3,6 +3,8 @@ import Database from "better-sqlite3";
 import { execa } from "execa";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import path from "node:path";
+import { PACKAGE_ROOT } from "../plan/package.js";
 import { amagoHome, preflightHome } from "../store/db.js";
 import { UserError } from "../ui/errors.js";
 import { createLogger } from "../ui/logger.js";
@@ -24,7 +26,6 @@ interface EnvironmentReport {
   python: string;
   torch: string;
   cuda: { available: boolean; version: string | null; devices: string[] };
-  packages: Record<string, string | null>;
 }
 
 export function parseDoctorOptions(raw: { json?: boolean; python?: string }): DoctorOptions {
@@ -52,12 +53,6 @@ async function slurmCheck(): Promise<Check> {
   return { name: "slurm", level: "ok", detail: String(sinfo.stdout).trim() };
 }
 
-/**
- * Procgen's packages, which the Procgen line reports from the runtime that runs Procgen;
- * the main venv must not be told to install them (they need numpy<2).
- */
-const PROCGEN_DISTS = ["procgen2", "gym"];
-
 /** The runtime Procgen's benchmarks run in (by default .venv-procgen): OK with its versions, or how to install it. */
 export async function procgenCheck(opts: { python?: string }): Promise<Check> {
   const { chosenPython, probeProcgen } = await import("../bridge/python.js");
@@ -72,13 +67,42 @@ export async function procgenCheck(opts: { python?: string }): Promise<Check> {
   return { name: "procgen", level: "warn", detail: `${python} cannot run Procgen (${probe.error}): ${install}` };
 }
 
+/**
+ * The runtime against its lock, then every benchmark of it (Procgen's run elsewhere): one
+ * environment built and stepped, or what to do.
+ */
+async function runtimeChecks(python: string): Promise<Check[]> {
+  const { benchmarkFix, checkBenchmarks, readLock, runtimeOf, runtimeState, torchPin, withoutLocalLabel } = await import("../bridge/runtime.js");
+  const { PROCGEN_BENCHMARKS } = await import("../bridge/python.js");
+  const { lockFile, setup } = runtimeOf(python);
+  const lock = readLock(lockFile);
+  const state = await runtimeState(python, lock);
+  const where = path.relative(PACKAGE_ROOT, lock.file);
+  const torch = state.torch === null ? ""
+    : withoutLocalLabel(state.torch) === torchPin(lock).version ? `; torch ${state.torch}, the locked version` : `; torch ${state.torch}, this interpreter's own`;
+  const checks: Check[] = [state.differences.length === 0
+    ? { name: "packages", level: "ok", detail: `the ${lock.packages.length} packages of ${where} at their locked versions${torch}` }
+    : { name: "packages", level: "warn", detail: `${state.differences.length} differ from ${where} (${state.differences.join(", ")}): \`${setup}\` installs the locked versions` }];
+  for (const check of await checkBenchmarks(python, "all")) {
+    if (PROCGEN_BENCHMARKS.includes(check.name)) continue;
+    const versions = Object.entries(check.packages).map(([d, v]) => `${d} ${v ?? "missing"}`).join(", ");
+    if (check.state === "ok") {
+      checks.push({ name: check.name, level: "ok", detail: `${versions}: built and stepped ${check.task} (${check.seconds.toFixed(1)} s)` });
+    } else {
+      const fix = benchmarkFix(check, state, lock, setup);
+      checks.push({ name: check.name, level: check.state === "missing" ? "warn" : "fail", detail: `${check.error} (${versions})${fix === null ? "" : `; fix: ${fix}`}` });
+    }
+  }
+  return checks;
+}
+
 export async function collectChecks(opts: DoctorOptions): Promise<Check[]> {
   const checks: Check[] = [];
   const major = Number(process.versions.node.split(".")[0]);
   checks.push(major >= 20
     ? { name: "node", level: "ok", detail: process.version }
     : { name: "node", level: "fail", detail: `${process.version}: install Node 20 or newer` });
-  const { resolvePython, callPythonJson } = await import("../bridge/python.js");
+  const { callPythonJson, resolvePython } = await import("../bridge/python.js");
   let python: string | null = null;
   try {
     python = await resolvePython({ python: opts.python });
@@ -93,12 +117,7 @@ export async function collectChecks(opts: DoctorOptions): Promise<Check[]> {
     checks.push(report.cuda.available
       ? { name: "cuda", level: "ok", detail: `CUDA ${report.cuda.version}: ${report.cuda.devices.map((d, i) => `${i}: ${d}`).join(", ")}` }
       : { name: "cuda", level: "warn", detail: "no CUDA device: runs use the CPU (install a CUDA build of torch on a GPU machine)" });
-    const packages = Object.entries(report.packages).filter(([dist]) => dist !== "torch" && !PROCGEN_DISTS.includes(dist));
-    for (const [dist, version] of packages.sort(([a], [b]) => a.localeCompare(b))) {
-      checks.push(version
-        ? { name: dist, level: "ok", detail: version }
-        : { name: dist, level: "warn", detail: `not installed: \`${python} -m pip install ${dist}\` (needed only by the benchmarks that use it)` });
-    }
+    checks.push(...(await runtimeChecks(python)));
   }
   checks.push(await procgenCheck(opts));
   checks.push(sqliteCheck(amagoHome()));

@@ -2,7 +2,7 @@
 // print it (--dry-run) or record and run it, then print the result summary.
 import type { ExitCode } from "./exit-codes.js";
 import { UserError } from "../ui/errors.js";
-import { asDescription, checkInstalled, checkOverrides, type Description } from "../plan/describe.js";
+import { asDescription, checkOverrides, type Description } from "../plan/describe.js";
 import { expandGrid, stepsPerRun, type SweepPlan } from "../plan/sweep.js";
 import { amagoHome, openStore, preflightHome, runDirOf } from "../store/db.js";
 import { upsertSweep, getRun, type PlannedRun } from "../store/runs.js";
@@ -99,15 +99,16 @@ export async function executePlan(plan: SweepPlan, opts: RunOptions, log: Logger
     notInstalled = err.message;
   }
   const desc = asDescription(await callPythonJson(python, "describe"));
-  if (!plan.benchmarkDef) {
-    try {
-      checkInstalled(plan.benchmark, desc);
-    } catch (err) {
-      if (!(opts.dryRun && err instanceof UserError && desc.benchmarks[plan.benchmark])) throw err;
-      notInstalled ??= err.message;
-    }
-  }
   checkOverrides(plan.overrides, desc, plan.source);
+  // One environment of the benchmark, built and stepped in the interpreter the runs will
+  // use: a broken runtime is one line here, not a failed run per cell. A dry run still
+  // prints the plan of a benchmark it cannot run yet, and says why.
+  if (notInstalled === null) {
+    const { benchmarkProblem } = await import("../bridge/runtime.js");
+    const problem = await benchmarkProblem(python, { name: plan.benchmark, ...(plan.benchmarkDef ? { benchmark_def: plan.benchmarkDef } : {}) });
+    if (problem !== null && !(opts.dryRun && problem.state !== "invalid")) throw new UserError(problem.line);
+    notInstalled = problem?.line ?? null;
+  }
   const runs = expandGrid(plan, (key) => runDirOf(home, key));
 
   if (opts.dryRun) {

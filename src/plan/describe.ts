@@ -65,14 +65,3 @@ export function checkOverrides(overrides: Record<string, unknown>, desc: Descrip
     }
   }
 }
-
-/** A built-in benchmark must have its packages installed before any run is planned. */
-export function checkInstalled(benchmark: string, desc: Description): void {
-  const info = desc.benchmarks[benchmark];
-  if (!info) {
-    throw new UserError(`the Python package does not know benchmark '${benchmark}' (known: ${Object.keys(desc.benchmarks).sort().join(", ")})`);
-  }
-  if (!info.installed) {
-    throw new UserError(`benchmark '${benchmark}' needs packages that are not installed (${info.packages.join(", ")}): ${info.install_hint ?? "install them into the amago2 Python environment"}`);
-  }
-}

@@ -32,6 +32,9 @@ class Benchmark:
     """Max steps per inner episode; None keeps the env's own limit."""
     packages: tuple[str, ...]
     """pip distributions whose exact versions every run records."""
+    probe: TaskSpec | None = None
+    """A task the runtime check builds instead of the first training task, when that one
+    is slow to build (ML45's goal sets take ~20 s); None: the first training task."""
 
 
 class IdlePool:

@@ -1,0 +1,112 @@
+// `amago2 setup` from nothing, through the real CLI and real pip, into a bare venv that
+// holds only a torch: the path of a user with their own (CUDA) torch, who runs
+// `amago2 setup --python their/python`. The venv's torch is the project venv's own, made
+// visible through a .pth file, so that no multi-GB torch is installed again; the other
+// locked packages come from pip (its cache after the first time).
+//
+// Then: the runtime is broken on purpose (a locked package removed), and doctor, sweep and
+// setup are seen to find it, refuse it and repair it; a complete runtime is left untouched.
+import assert from "node:assert/strict";
+import { mkdirSync, readdirSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { execa } from "execa";
+import { PROJECT_PYTHON } from "../src/bridge/python.js";
+import { MAIN_LOCK, readLock, runtimeState } from "../src/bridge/runtime.js";
+import { fingerprint, runCli, tempDir, withoutUserPython } from "./helpers.js";
+
+withoutUserPython();
+
+// The top-level entries of site-packages that make up torch and everything it needs,
+// transitively, except what the lock's own packages provide (setup installs those).
+const TORCH_FILES = `
+import importlib.metadata as m, json, re, sys
+from packaging.requirements import Requirement
+canon = lambda n: re.sub(r"[-_.]+", "-", n).lower()
+locked = set(json.loads(sys.argv[1]))
+dists = {canon(d.metadata["Name"]): d for d in m.distributions()}
+todo, seen, entries = ["torch"], set(), set()
+while todo:
+    name = todo.pop()
+    if name in seen or name in locked or name not in dists: continue
+    seen.add(name)
+    dist = dists[name]
+    entries |= {str(dist.locate_file(f.parts[0])) for f in dist.files or [] if f.parts[0] != ".."}
+    todo += [canon(r.name) for r in map(Requirement, dist.requires or []) if not r.marker or r.marker.evaluate({"extra": ""})]
+print(json.dumps(sorted(entries)))
+`;
+
+let root: { dir: string; cleanup: () => void };
+let python: string;
+
+before(async () => {
+  root = tempDir("amago2-setup-");
+  const base = (await execa(PROJECT_PYTHON, ["-c", "import sys; print(sys._base_executable)"])).stdout.trim();
+  await execa(base, ["-m", "venv", path.join(root.dir, "venv")]);
+  python = path.join(root.dir, "venv", "bin", "python");
+  const locked = readLock(MAIN_LOCK).packages.map((p) => p.name);
+  const entries = JSON.parse((await execa(PROJECT_PYTHON, ["-c", TORCH_FILES, JSON.stringify(locked)])).stdout) as string[];
+  const torchSite = path.join(root.dir, "torch-site");
+  mkdirSync(torchSite);
+  for (const entry of entries) symlinkSync(entry, path.join(torchSite, path.basename(entry)));
+  const lib = path.join(root.dir, "venv", "lib");
+  const sitePackages = path.join(lib, readdirSync(lib)[0], "site-packages");
+  writeFileSync(path.join(sitePackages, "project-torch.pth"), `${torchSite}\n`);
+});
+
+after(() => root.cleanup());
+
+async function torchOf(interpreter: string): Promise<{ version: string; file: string }> {
+  const out = await execa(interpreter, ["-c", "import json, torch; print(json.dumps({'version': torch.__version__, 'file': torch.__file__}))"]);
+  const found = JSON.parse(out.stdout) as { version: string; file: string };
+  return { version: found.version, file: realpathSync(found.file) };
+}
+
+test("setup installs every locked package next to a torch it keeps, and the suite's tools with them", async () => {
+  const setup = await runCli(["setup", "--python", python], {});
+  assert.equal(setup.code, 0, setup.stderr);
+  assert.match(setup.stderr, /Python runtime ready: .*\(torch [^;]+; \d+ locked packages; 8 benchmarks build\)/);
+
+  const state = await runtimeState(python, readLock(MAIN_LOCK));
+  assert.deepEqual(state.differences, []);
+  assert.ok(state.ownPackage, "amago2 loads from this checkout");
+  assert.deepEqual(await torchOf(python), await torchOf(PROJECT_PYTHON), "the torch it found is the one it kept");
+  const pytest = await execa(python, ["-m", "pytest", "--version"], { reject: false });
+  assert.equal(pytest.exitCode, 0, "setup installs what the README's test command needs");
+});
+
+test("a runtime missing a locked package: doctor names it and the fix, sweep refuses in one line and writes nothing, setup repairs it", async () => {
+  await execa(python, ["-m", "pip", "uninstall", "--yes", "--quiet", "packaging"]);
+
+  const doctor = await runCli(["doctor", "--python", python], {});
+  assert.equal(doctor.code, 1, doctor.stdout);
+  const line = doctor.stdout.split("\n").find((l) => /^FAIL +ml45-mini /.test(l));
+  assert.ok(line, doctor.stdout);
+  assert.match(line, /ModuleNotFoundError: No module named 'packaging'.*fix: `amago2 setup --python \S+` installs the locked packages/);
+  assert.match(doctor.stdout, /^WARN +packages +1 differ from python\/locks\/main\.txt \(packaging missing \(locked [\d.]+\)\)/m);
+
+  const home = tempDir("amago2-setup-home-");
+  try {
+    const sweep = await runCli(["sweep", "ml45-mini", "--scale", "tiny", "--python", python], { AMAGO2_HOME: home.dir });
+    assert.equal(sweep.code, 2, sweep.stderr);
+    assert.match(sweep.stderr, /^amago2: benchmark 'ml45-mini' cannot run in \S+ \(ModuleNotFoundError: No module named 'packaging'\); `amago2 setup --python \S+` installs the locked packages\n$/);
+    assert.deepEqual(readdirSync(home.dir), [], "nothing recorded");
+  } finally {
+    home.cleanup();
+  }
+
+  const repair = await runCli(["setup", "--python", python], {});
+  assert.equal(repair.code, 0, repair.stderr);
+  const healthy = await runCli(["doctor", "--python", python], {});
+  assert.equal(healthy.code, 0, healthy.stdout);
+  assert.doesNotMatch(healthy.stdout, /^FAIL/m);
+  assert.match(healthy.stdout, /^OK +ml45-mini +metaworld [\d.]+, mujoco [\d.]+: built and stepped reach-v3/m);
+});
+
+test("setup leaves a runtime that holds its lock untouched", async () => {
+  const venv = path.join(root.dir, "venv");
+  const before = fingerprint(venv);
+  const again = await runCli(["setup", "--python", python], {});
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(fingerprint(venv), before);
+});
