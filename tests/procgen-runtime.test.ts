@@ -8,6 +8,7 @@ import { test } from "node:test";
 import { execa } from "execa";
 import { PROCGEN_BENCHMARKS, PROCGEN_PYTHON, PROJECT_PYTHON, chosenPython, resolvePython } from "../src/bridge/python.js";
 import { main } from "../src/cli.js";
+import { PROCGEN_LOCK, readLock } from "../src/bridge/runtime.js";
 import { procgenCheck } from "../src/commands/doctor.js";
 import { withBenchmarksFrom, type BenchmarkInfo, type Description } from "../src/plan/describe.js";
 import { UserError } from "../src/ui/errors.js";
@@ -96,10 +97,13 @@ test("doctor's Procgen line: what to run when the runtime is missing or lacks pr
   assert.match(lacking.detail, new RegExp(`^${VENV_PYTHON.replace(/[.]/g, "\\.")} cannot run Procgen \\(ModuleNotFoundError: No module named 'procgen'\\): install it with \`amago2 setup --procgen\``));
 });
 
-test("doctor's Procgen line with the runtime: OK, its path and versions", { skip: HAS_PROCGEN_RUNTIME ? false : NO_RUNTIME }, async () => {
+test("doctor's Procgen line with the runtime (made by setup --procgen): OK, its path and the locked versions", { skip: HAS_PROCGEN_RUNTIME ? false : NO_RUNTIME }, async () => {
   const check = await procgenCheck({});
+  const lock = readLock(PROCGEN_LOCK);
+  const pinned = (name: string) => [...lock.packages, ...lock.torch].find((p) => p.name === name)!.version.replace(/[.]/g, "\\.");
   assert.equal(check.level, "ok", check.detail);
-  assert.match(check.detail, new RegExp(`^${PROCGEN_PYTHON.replace(/[.]/g, "\\.")}: Python 3\\.11\\.\\d+, torch 2\\.13\\.0\\S*, numpy 1\\.\\d+\\.\\d+, procgen2 0\\.10\\.7, gym 0\\.26\\.2$`));
+  assert.match(check.detail, new RegExp(`^${PROCGEN_PYTHON.replace(/[.]/g, "\\.")}: Python 3\\.11\\.\\d+, torch ${pinned("torch")}\\S*, ` +
+    `numpy ${pinned("numpy")}, procgen2 ${pinned("procgen2")}, gym ${pinned("gym")}; every package at its version in python/locks/procgen\\.txt$`));
 });
 
 test("benchmarks: Procgen's entries come from the runtime that runs them", () => {

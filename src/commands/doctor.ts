@@ -55,13 +55,21 @@ async function slurmCheck(): Promise<Check> {
 
 /** The runtime Procgen's benchmarks run in (by default .venv-procgen): OK with its versions, or how to install it. */
 export async function procgenCheck(opts: { python?: string }): Promise<Check> {
-  const { chosenPython, probeProcgen } = await import("../bridge/python.js");
+  const { PROCGEN_PYTHON, chosenPython, probeProcgen } = await import("../bridge/python.js");
   const python = chosenPython({ python: opts.python, benchmark: "procgen" });
   const probe = await probeProcgen(python);
   const install = "install it with `amago2 setup --procgen` (a venv of its own: numpy<2, old gym; only the procgen benchmarks need it)";
   if (probe.state === "ok") {
     const v = probe.versions;
-    return { name: "procgen", level: "ok", detail: `${python}: Python ${v.python}, torch ${v.torch}, numpy ${v.numpy}, procgen2 ${v.procgen2}, gym ${v.gym}` };
+    const versions = `${python}: Python ${v.python}, torch ${v.torch}, numpy ${v.numpy}, procgen2 ${v.procgen2}, gym ${v.gym}`;
+    // Only the project's own Procgen runtime is installed from procgen.txt.
+    if (python !== PROCGEN_PYTHON) return { name: "procgen", level: "ok", detail: versions };
+    const { readLock, runtimeOf, runtimeState } = await import("../bridge/runtime.js");
+    const { lockFile, setup } = runtimeOf(python);
+    const { differences } = await runtimeState(python, readLock(lockFile));
+    return differences.length === 0
+      ? { name: "procgen", level: "ok", detail: `${versions}; every package at its version in ${path.relative(PACKAGE_ROOT, lockFile)}` }
+      : { name: "procgen", level: "warn", detail: `${versions}; ${differences.length} differ from ${path.relative(PACKAGE_ROOT, lockFile)} (${differences.join(", ")}): \`${setup}\` installs the locked versions` };
   }
   if (probe.state === "missing") return { name: "procgen", level: "warn", detail: `not installed (no ${python}): ${install}` };
   return { name: "procgen", level: "warn", detail: `${python} cannot run Procgen (${probe.error}): ${install}` };
