@@ -20,9 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from amago2.config import AgentConfig, TrainConfig
-from amago2.losses import (ACTOR_LOSSES, CRITIC_LOSSES, masked_mean, popart_new_stats,
-                           popart_preserve, popart_sigma, redq_reduce, symlog, symlog_bins,
-                           td_target)
+from amago2.losses import (ACTOR_LOSSES, CRITIC_LOSSES, PopArt, masked_mean, popart_step_size,
+                           popart_update, redq_reduce, symlog, symlog_bins, td_target)
 from amago2.nets.heads import (ActorHead, CriticEnsemble, CriticParams, categorical_probs, critic_forward,
                                project_state, tanh_gaussian_log_prob, tanh_gaussian_params,
                                tanh_gaussian_sample)
@@ -57,7 +56,8 @@ class UpdateNoise:
     """All randomness of one update (shapes for G gammas, N steps, A action dims, K samples)."""
 
     redq: Tensor
-    """(S,) indices of the target critics that form the TD target."""
+    """(S, G, N) indices of the target critics each step's TD target reduces, drawn per
+    element with replacement (the reference's draw)."""
     target: Tensor | None = None
     """(G, N, A) standard normal draws for a' ~ target policy (continuous only)."""
     policy: Tensor | None = None
@@ -86,10 +86,9 @@ class Agent(nn.Module):
         actor_outputs = self.action_dim if self.discrete else 2 * self.action_dim
         self.actor = ActorHead(cfg.d_model, cfg.head_hidden, g, actor_outputs)
         per_value = self.critic_objective.outputs_per_value(cfg.num_bins)
-        self.critics = CriticEnsemble(cfg.d_model, cfg.head_hidden, cfg.n_critics, g,
+        self.critics = CriticEnsemble(cfg.d_model, cfg.head_hidden, cfg.n_critics,
                                       0 if self.discrete else self.action_dim,
-                                      per_value * (self.action_dim if self.discrete else 1),
-                                      per_gamma_outputs=cfg.critic == "dep")
+                                      per_value * (self.action_dim if self.discrete else 1))
         self.target_actor = copy.deepcopy(self.actor).requires_grad_(False)
         self.target_critics = copy.deepcopy(self.critics).requires_grad_(False)
         gammas = torch.tensor(cfg.gammas, dtype=torch.float64)
@@ -98,6 +97,11 @@ class Agent(nn.Module):
         self.register_buffer("bins", symlog_bins(cfg.num_bins, cfg.bin_limit))
         self.register_buffer("popart_mu", torch.zeros(g))
         self.register_buffer("popart_nu", torch.full((g,), cfg.popart_init_nu))
+        self.register_buffer("popart_w", torch.ones(g))
+        self.register_buffer("popart_b", torch.zeros(g))
+        # The reference's update counter: it starts at 1 and counts up before each use, so
+        # the k-th statistics update takes the step size of t = k + 1.
+        self.register_buffer("popart_t", torch.ones((), dtype=torch.long))
 
     # ------------------------------------------------------------ shared pieces
 
@@ -124,25 +128,24 @@ class Agent(nn.Module):
         emb = self.tstep(batch["obs"], batch["prev_action"], batch["prev_reward"])
         return self.traj(emb, batch["time"], attn_mask)
 
-    def popart_stats(self) -> tuple[Tensor, Tensor]:
-        return self.popart_mu, popart_sigma(self.popart_mu, self.popart_nu)
+    def popart(self) -> PopArt:
+        """The PopArt state as of the last update."""
+        return PopArt(self.popart_mu, self.popart_nu, self.popart_w, self.popart_b)
 
-    def values(self, out: Tensor) -> Tensor:
+    def values(self, out: Tensor, popart: PopArt) -> Tensor:
         """Unnormalised scalar Q: ensemble outputs (C, G, N[, nA], P) -> (C, G, N[, nA])."""
-        mu, sigma = self.popart_stats()
         flat = out.reshape(*out.shape[:2], -1, out.shape[-1])
-        return self.critic_objective.value(flat, mu, sigma, self.bins).view(out.shape[:-1])
+        return self.critic_objective.value(flat, popart, self.bins).view(out.shape[:-1])
 
-    def normalized(self, out: Tensor) -> Tensor:
+    def normalized(self, out: Tensor, popart: PopArt) -> Tensor:
         """PopArt-normalised Q (the Dep actor's scale), shapes as values()."""
-        mu, sigma = self.popart_stats()
         flat = out.reshape(*out.shape[:2], -1, out.shape[-1])
-        return self.critic_objective.normalized(flat, mu, sigma, self.bins).view(out.shape[:-1])
+        return self.critic_objective.normalized(flat, popart, self.bins).view(out.shape[:-1])
 
     def sample_noise(self, batch: dict) -> UpdateNoise:
         b, l = batch["action"].shape[:2]
         cfg, dev, dtype = self.cfg, self.device, self.gammas.dtype
-        redq = torch.randperm(cfg.n_critics, device=dev)[: cfg.redq_subset]
+        redq = torch.randint(cfg.n_critics, (cfg.redq_subset, len(cfg.gammas), b * l), device=dev)
         if self.discrete:
             return UpdateNoise(redq=redq)
         shape = (len(cfg.gammas), b * l, self.action_dim)
@@ -156,14 +159,17 @@ class Agent(nn.Module):
     # ------------------------------------------------------------ the update's losses
 
     def loss(self, batch: dict, noise: UpdateNoise) -> tuple[Tensor, dict]:
-        """actor_loss + critic_loss_weight * critic_loss, and {metrics, y, mask, actor_loss,
-        critic_loss} (the two losses keep their graphs; tests differentiate them apart)."""
+        """actor_loss + critic_loss_weight * critic_loss, and {metrics, y, mask, popart,
+        actor_loss, critic_loss, actor_steps, critic_steps} (the losses keep their graphs;
+        the *_steps are their terms per step (N,), of which they are the masked means). As in the reference, the TD targets are built with the PopArt state of the
+        last update, the state then moves towards them, and every loss term reads the moved
+        state; `popart` is that state, for the learner to keep (the loss changes nothing)."""
         cfg = self.cfg
         b, l, a = batch["action"].shape
         n = b * l
         mask = batch["mask"].reshape(n)
         action = batch["action"].reshape(n, a)
-        mu, sigma = self.popart_stats()
+        before = self.popart()
         with self._autocast():
             s = self.encode(batch)
             s_cur = s[:, :-1].reshape(n, -1)
@@ -177,46 +183,51 @@ class Agent(nn.Module):
                 for rows in row_chunks(n)], dim=2))                              # (C, G, N, P)
             with torch.no_grad():
                 reward, done = batch["reward"].reshape(n), batch["done"].reshape(n)
-                target = self.target_critics.params(index=noise.redq)  # once for every chunk
-                y = torch.cat([self._td_target(target, s_next[rows], reward[rows], done[rows],
-                                               None if noise.target is None else noise.target[:, rows])
+                target = self.target_critics.params()
+                y = torch.cat([self._td_target(target, before, noise.redq[..., rows], s_next[rows], reward[rows],
+                                               done[rows], None if noise.target is None else noise.target[:, rows])
                                for rows in row_chunks(n)], dim=-1)          # (G, N)
+                popart = popart_update(before, y, mask, popart_step_size(cfg.popart_beta, self.popart_t + 1))
         if self.discrete:
             q_out = q_out.unflatten(-1, (self.action_dim, -1))                  # (C, G, N, nA, P')
             index = action.argmax(-1).view(1, 1, n, 1, 1).expand(*q_out.shape[:3], 1, q_out.shape[-1])
             q_replay_out = q_out.gather(3, index).squeeze(3)
         else:
             q_replay_out = q_out
-        critic_loss = self.critic_objective.loss(q_replay_out, y, mu, sigma, self.bins, mask)
-        terms = _ActorTerms(self, policy_raw, q_out, q_replay_out, state_proj, action, noise, mask)
-        actor_loss = self.actor_objective.loss(terms)
+        critic_steps = self.critic_objective.loss(q_replay_out, y, popart, self.bins)      # (N,)
+        terms = _ActorTerms(self, popart, policy_raw, q_out, q_replay_out, state_proj, action, noise)
+        actor_steps = self.actor_objective.loss(terms)                                     # (N,)
+        critic_loss, actor_loss = masked_mean(critic_steps, mask), masked_mean(actor_steps, mask)
         total = actor_loss + cfg.critic_loss_weight * critic_loss
         metrics = {"losses/actor": actor_loss.detach(), "losses/critic": critic_loss.detach(),
                    "q/mean": masked_mean(terms.q_replay.mean(0), mask),
-                   "popart/mu_last": mu[-1].clone(), "popart/sigma_last": sigma[-1].clone()}
+                   "popart/mu_last": popart.mu[-1].clone(), "popart/sigma_last": popart.sigma[-1].clone()}
         if "advantage" in terms.__dict__:
             metrics["actor/filter_frac"] = masked_mean((terms.advantage > 0).to(mask.dtype), mask)
-        return total, {"metrics": metrics, "y": y, "mask": mask,
-                       "actor_loss": actor_loss, "critic_loss": critic_loss}
+        return total, {"metrics": metrics, "y": y, "mask": mask, "popart": popart,
+                       "actor_loss": actor_loss, "critic_loss": critic_loss,
+                       "actor_steps": actor_steps, "critic_steps": critic_steps}
 
-    def _td_target(self, target: CriticParams, s_next: Tensor, reward: Tensor, done: Tensor,
-                   target_eps: Tensor | None) -> Tensor:
-        """y (G, n) for n steps, from the REDQ subset of target critics (target) at a' ~
-        target policy (no_grad). s_next (n, D), reward and done (n,), target_eps (G, n, A) or
-        None."""
+    def _td_target(self, target: CriticParams, popart: PopArt, subset: Tensor, s_next: Tensor, reward: Tensor,
+                   done: Tensor, target_eps: Tensor | None) -> Tensor:
+        """y (G, n) for n steps from the target critics at a' ~ target policy, each step
+        reducing its own random subset of them (subset (S, G, n)); no_grad. s_next (n, D),
+        reward and done (n,), target_eps (G, n, A) or None."""
         proj = project_state(target, s_next)
         next_raw = loss_precision(self.target_actor(s_next).transpose(0, 1))
         if self.discrete:
             probs = categorical_probs(next_raw, self.cfg.prob_min, self.cfg.prob_max)  # (G, N, nA)
             out = loss_precision(critic_forward(target, proj, self.gamma_feat, None))
-            values = self.values(out.unflatten(-1, (self.action_dim, -1)))             # (S, G, N, nA)
-            # Exact expectation over a' of the reduced target (same as sampling a', in mean).
-            q_next = (redq_reduce(values, self.actor_objective.target_reduction) * probs).sum(-1)
+            values = self.values(out.unflatten(-1, (self.action_dim, -1)), popart)     # (C, G, N, nA)
+            # Deviation: the exact expectation over a' of each critic's value, where the
+            # reference averages K sampled a'; the ensemble is reduced after it, as there.
+            q_next = (values * probs).sum(-1)
         else:
             mean, log_std = tanh_gaussian_params(next_raw, self.cfg.log_std_min, self.cfg.log_std_max)
             a_next = tanh_gaussian_sample(mean, log_std, target_eps)
-            values = self.values(loss_precision(critic_forward(target, proj, self.gamma_feat, a_next.to(proj.dtype))))
-            q_next = redq_reduce(values, self.actor_objective.target_reduction)
+            q_next = self.values(loss_precision(critic_forward(target, proj, self.gamma_feat, a_next.to(proj.dtype))),
+                                 popart)
+        q_next = redq_reduce(q_next, subset, self.actor_objective.target_reduction)
         return td_target(reward, done, self.gammas, q_next, self.cfg.reward_multiplier)
 
     # ------------------------------------------------------------ acting
@@ -268,9 +279,10 @@ class Agent(nn.Module):
 class _ActorTerms:
     """The quantities actor objectives read, each computed only when first asked for."""
 
-    def __init__(self, agent: Agent, policy_raw, q_out, q_replay_out, state_proj, action, noise, mask):
-        self.agent, self.policy_raw, self.q_out, self.q_replay_out = agent, policy_raw, q_out, q_replay_out
-        self.state_proj, self.action, self.noise, self.mask = state_proj, action, noise, mask
+    def __init__(self, agent: Agent, popart: PopArt, policy_raw, q_out, q_replay_out, state_proj, action, noise):
+        self.agent, self.popart, self.policy_raw = agent, popart, policy_raw
+        self.q_out, self.q_replay_out = q_out, q_replay_out
+        self.state_proj, self.action, self.noise = state_proj, action, noise
         cfg = agent.cfg
         if agent.discrete:
             self.probs = categorical_probs(policy_raw, cfg.prob_min, cfg.prob_max)   # (G, N, nA)
@@ -280,7 +292,7 @@ class _ActorTerms:
     @cached_property
     def q_replay(self) -> Tensor:
         """Unnormalised Q(h, a_t) (C, G, N); the critic loss's outputs, detached."""
-        return self.agent.values(self.q_replay_out.detach())
+        return self.agent.values(self.q_replay_out.detach(), self.popart)
 
     @cached_property
     def log_prob_replay(self) -> Tensor:
@@ -296,7 +308,7 @@ class _ActorTerms:
         agent = self.agent
         with torch.no_grad():
             if agent.discrete:
-                q_all = agent.values(self.q_out.detach()).mean(0)                  # (G, N, nA)
+                q_all = agent.values(self.q_out.detach(), self.popart).mean(0)     # (G, N, nA)
                 baseline = (q_all * self.probs.detach()).sum(-1)
             else:
                 frozen = agent.critics.params(detach=True)
@@ -310,7 +322,7 @@ class _ActorTerms:
                         with agent._autocast():
                             out = loss_precision(critic_forward(frozen, proj[:, rows], agent.gamma_feat,
                                                                 sample.to(proj.dtype)))
-                        baseline[:, rows] += agent.values(out).mean(0)
+                        baseline[:, rows] += agent.values(out, self.popart).mean(0)
                 baseline /= self.noise.baseline.shape[0]
             return self.q_replay.mean(0) - baseline
 
@@ -320,7 +332,7 @@ class _ActorTerms:
         detached encoder output: the gradient reaches only the policy."""
         agent = self.agent
         if agent.discrete:
-            q_all = agent.normalized(self.q_out.detach()).min(0).values            # (G, N, nA)
+            q_all = agent.normalized(self.q_out.detach(), self.popart).min(0).values  # (G, N, nA)
             return (q_all * self.probs).sum(-1)
         sample = tanh_gaussian_sample(self.mean, self.log_std, self.noise.policy)
         frozen = agent.critics.params(detach=True)
@@ -329,7 +341,7 @@ class _ActorTerms:
             proj = self.state_proj[:, rows].detach()
             with agent._autocast():
                 out = loss_precision(critic_forward(frozen, proj, agent.gamma_feat, sample[:, rows].to(proj.dtype)))
-            chunks.append(agent.normalized(out).min(0).values)
+            chunks.append(agent.normalized(out, self.popart).min(0).values)
         return torch.cat(chunks, dim=-1)
 
 
@@ -363,7 +375,7 @@ class Learner:
         forget_frozen_weights(agent)
         self.scheduler.step()
         with torch.no_grad():
-            self._update_popart(aux["y"], aux["mask"])
+            self._keep_popart(aux["popart"])
             self._update_input_norm(batch)
             self._polyak()
         agent.train(False)
@@ -373,26 +385,13 @@ class Learner:
         metrics["lr"] = torch.tensor(self.scheduler.get_last_lr()[0])
         return metrics
 
-    def _update_popart(self, y: Tensor, mask: Tensor) -> None:
-        """Move the per-gamma statistics towards the new targets; for the Dep critic also
-        rescale the online and target output layers so sigma * out + mu is unchanged.
-
-        Deviation (named in the report): the statistics move after the optimiser step, so the
-        loss of an update uses the statistics before it (the PopArt paper moves them first).
-        The difference is O(beta) = 5e-4 per step, and it keeps Agent.loss free of side
-        effects, which the same-mathematics test relies on."""
+    def _keep_popart(self, popart: PopArt) -> None:
+        """Keep the PopArt state the update's loss moved to (its affine layer included) and
+        count the update."""
         agent = self.agent
-        mu, sigma = agent.popart_stats()
-        new_mu, new_nu = popart_new_stats(mu, agent.popart_nu, y.to(mu.dtype), mask.to(mu.dtype),
-                                          agent.cfg.popart_beta)
-        new_sigma = popart_sigma(new_mu, new_nu)
-        if agent.cfg.critic == "dep":
-            for critics in (agent.critics, agent.target_critics):
-                w, b = popart_preserve(critics.w_out, critics.b_out, mu, sigma, new_mu, new_sigma)
-                critics.w_out.copy_(w)
-                critics.b_out.copy_(b)
-        agent.popart_mu.copy_(new_mu)
-        agent.popart_nu.copy_(new_nu)
+        for buffer, value in zip((agent.popart_mu, agent.popart_nu, agent.popart_w, agent.popart_b), popart):
+            buffer.copy_(value)
+        agent.popart_t += 1
 
     def _update_input_norm(self, batch: dict) -> None:
         """Fold the window's real observations into the running input statistics. Observation

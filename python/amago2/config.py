@@ -56,7 +56,7 @@ class AgentConfig:
     n_critics: int = 4
     """Critic ensemble size."""
     redq_subset: int = 2
-    """Target critics reduced per TD target (REDQ: a random 2 of the 4)."""
+    """Target critics reduced per TD target (REDQ: 2 of the 4, drawn for every step and gamma)."""
     gammas: tuple[float, ...] = PAPER_GAMMAS
     """Discount factors learned in parallel; the agent acts with the last."""
     num_bins: int = 128
@@ -68,7 +68,7 @@ class AgentConfig:
     tau: float = 0.003
     """Polyak rate of the target actor and critic heads."""
     popart_beta: float = 5e-4
-    """PopArt statistics step size (Dep critic and Dep actor)."""
+    """PopArt's base step size beta: update t moves the statistics by beta / (1 - (1 - beta)^t)."""
     popart_init_nu: float = 100.0
     """PopArt initial second moment."""
     adv_samples: int = 3

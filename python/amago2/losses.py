@@ -2,7 +2,9 @@
 
 Shape letters: C critics, S the REDQ subset of target critics, G gammas, N flattened
 timesteps (batch x window), B bins, K policy samples. Every per-step quantity is laid out
-(G, N) so that it lines up with the critic ensemble's (C, G, N, ...) outputs.
+(G, N) so that it lines up with the critic ensemble's (C, G, N, ...) outputs. The
+objectives return a loss per step (N,), averaged over critics and gammas; the update takes
+its masked mean over the real steps, and the per-task metrics take it over one task's.
 
 The update step (agent.py) is composed from ACTOR_LOSSES[cfg.actor] and
 CRITIC_LOSSES[cfg.critic]; neither knows about the other.
@@ -10,8 +12,9 @@ CRITIC_LOSSES[cfg.critic]; neither knows about the other.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 from torch import Tensor
@@ -106,27 +109,50 @@ class _TwoHotCrossEntropy(torch.autograd.Function):
 # ---------------------------------------------------------------- PopArt
 
 
+class PopArt(NamedTuple):
+    """Per-gamma PopArt state, each (G,), kept as the reference (AMAGO's PopArtLayer) keeps
+    it: running moments mu and nu of the TD targets, and an affine layer (w, b) from a Dep
+    critic's raw output x to its normalised value w x + b. Whenever the moments move, (w, b)
+    is rescaled so that the unnormalised value sigma (w x + b) + mu stays the same; w and b
+    are statistics, never trained by the optimiser."""
+
+    mu: Tensor
+    nu: Tensor
+    w: Tensor
+    b: Tensor
+
+    @property
+    def sigma(self) -> Tensor:
+        return popart_sigma(self.mu, self.nu)
+
+
 def popart_sigma(mu: Tensor, nu: Tensor) -> Tensor:
-    return (nu - mu.square()).clamp(min=1e-8).sqrt()
+    """sqrt(nu - mu^2), with the reference's bounds: the variance clamped to [1e-4, 1e8],
+    sigma to [1e-4, 1e6]."""
+    return (nu - mu.square()).clamp(1e-4, 1e8).sqrt().clamp(1e-4, 1e6)
 
 
-def popart_new_stats(mu: Tensor, nu: Tensor, y: Tensor, mask: Tensor, beta: float):
-    """Per-gamma running first and second moments of the TD targets y (G, N) -> (mu', nu')."""
-    assert y.shape == (mu.shape[0], mask.shape[0])
+def popart_step_size(beta: float, t: Tensor) -> Tensor:
+    """The PopArt paper's adaptive step beta_t = beta / (1 - (1 - beta)^t) for update count t
+    (a tensor, so that no value leaves the device), in float64: the first steps take most of
+    the batch's moments, later ones tend to beta, so the statistics do not crawl from their
+    initial values (a fixed beta = 5e-4 reaches 394 of a constant target of 1000 after
+    1,000 updates)."""
+    return beta / -torch.expm1(t.double() * math.log1p(-beta))
+
+
+def popart_update(stats: PopArt, y: Tensor, mask: Tensor, beta_t: Tensor) -> PopArt:
+    """Move mu, nu towards the masked batch moments of the TD targets y (G, N) by beta_t and
+    rescale (w, b) so that sigma (w x + b) + mu is unchanged for every x."""
+    assert y.shape == (stats.mu.shape[0], mask.shape[0])
     count = mask.sum().clamp(min=1.0)
     mean = (y * mask).sum(-1) / count
     mean_sq = (y.square() * mask).sum(-1) / count
-    return (1 - beta) * mu + beta * mean, (1 - beta) * nu + beta * mean_sq
-
-
-def popart_preserve(weight: Tensor, bias: Tensor, mu, sigma, new_mu, new_sigma):
-    """Rescale a normalised output layer so sigma*out+mu is unchanged under the new stats.
-
-    weight (C, G, H, P), bias (C, G, P); statistics (G,). Returns the new (weight, bias).
-    """
-    scale = (sigma / new_sigma).view(1, -1, 1, 1)
-    new_bias = (sigma.view(1, -1, 1) * bias + (mu - new_mu).view(1, -1, 1)) / new_sigma.view(1, -1, 1)
-    return weight * scale, new_bias
+    beta_t = beta_t.to(y.dtype)
+    mu = (1 - beta_t) * stats.mu + beta_t * mean
+    nu = (1 - beta_t) * stats.nu + beta_t * mean_sq
+    sigma_before, sigma = stats.sigma, popart_sigma(mu, nu)
+    return PopArt(mu, nu, stats.w * sigma_before / sigma, (sigma_before * stats.b + stats.mu - mu) / sigma)
 
 
 # ---------------------------------------------------------------- targets
@@ -139,24 +165,27 @@ def td_target(reward: Tensor, done: Tensor, gammas: Tensor, q_next: Tensor,
     return reward * reward_multiplier + gammas[:, None] * (1 - done) * q_next
 
 
-def redq_reduce(q: Tensor, reduction: str) -> Tensor:
-    """Reduce the S target critics (first dim) by min (Dep actor on) or mean."""
-    return q.min(dim=0).values if reduction == "min" else q.mean(dim=0)
+def redq_reduce(q: Tensor, subset: Tensor, reduction: str) -> Tensor:
+    """Reduce the target critics' values q (C, G, N) over a random subset per element,
+    subset (S, G, N) indices into C drawn with replacement as the reference draws them, by
+    min (Dep actor on: clipped double Q) or mean -> (G, N)."""
+    picked = q.gather(0, subset)
+    return picked.min(dim=0).values if reduction == "min" else picked.mean(dim=0)
 
 
 # ---------------------------------------------------------------- critic objectives
 
 
-def dep_critic_loss(q_norm: Tensor, y: Tensor, mu: Tensor, sigma: Tensor, mask: Tensor) -> Tensor:
-    """PopArt regression: q_norm (C, G, N) against the normalised target (y - mu) / sigma."""
+def dep_critic_loss(q_norm: Tensor, y: Tensor, mu: Tensor, sigma: Tensor) -> Tensor:
+    """PopArt regression: q_norm (C, G, N) against the normalised target (y - mu) / sigma -> (N,)."""
     assert q_norm.shape[1:] == y.shape
     target = (y - mu[:, None]) / sigma[:, None]
-    return masked_mean((q_norm - target).square(), mask)
+    return (q_norm - target).square().mean((0, 1))
 
 
-def ind_critic_loss(logits: Tensor, y: Tensor, bins: Tensor, mask: Tensor) -> Tensor:
-    """Two-hot symlog classification: logits (C, G, N, B), y (G, N)."""
-    return masked_mean(two_hot_cross_entropy(logits, y, bins), mask)
+def ind_critic_loss(logits: Tensor, y: Tensor, bins: Tensor) -> Tensor:
+    """Two-hot symlog classification: logits (C, G, N, B), y (G, N) -> (N,)."""
+    return two_hot_cross_entropy(logits, y, bins).mean((0, 1))
 
 
 @dataclass(frozen=True)
@@ -165,40 +194,44 @@ class CriticObjective:
 
     outputs_per_value: Callable[[int], int]
     """num_bins -> outputs per (critic, gamma, action): 1 (scalar) or B (bins)."""
-    value: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
-    """(out (C, G, N, P), mu, sigma, bins) -> unnormalised scalar Q (C, G, N)."""
-    normalized: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
-    """(out, mu, sigma, bins) -> PopArt-normalised Q (C, G, N), the Dep actor's term."""
-    loss: Callable[[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor], Tensor]
-    """(out, y (G, N), mu, sigma, bins, mask) -> scalar loss."""
+    value: Callable[[Tensor, PopArt, Tensor], Tensor]
+    """(out (C, G, N, P), popart, bins) -> unnormalised scalar Q (C, G, N)."""
+    normalized: Callable[[Tensor, PopArt, Tensor], Tensor]
+    """(out, popart, bins) -> PopArt-normalised Q (C, G, N), the Dep actor's term."""
+    loss: Callable[[Tensor, Tensor, PopArt, Tensor], Tensor]
+    """(out, y (G, N), popart, bins) -> loss per step (N,)."""
 
 
-def _scale(mu, sigma):
-    return mu.view(1, -1, 1), sigma.view(1, -1, 1)
+def _per_gamma(x: Tensor) -> Tensor:
+    """(G,) statistics laid out against (C, G, N) values."""
+    return x.view(1, -1, 1)
 
 
-def _dep_value(out, mu, sigma, bins):
-    m, s = _scale(mu, sigma)
-    return out.squeeze(-1) * s + m
+def _dep_normalized(out: Tensor, popart: PopArt, bins: Tensor) -> Tensor:
+    return _per_gamma(popart.w) * out.squeeze(-1) + _per_gamma(popart.b)
 
 
-def _ind_normalized(out, mu, sigma, bins):
-    m, s = _scale(mu, sigma)
-    return (bins_to_value(out, bins) - m) / s
+def _dep_value(out: Tensor, popart: PopArt, bins: Tensor) -> Tensor:
+    return _per_gamma(popart.sigma) * _dep_normalized(out, popart, bins) + _per_gamma(popart.mu)
+
+
+def _ind_normalized(out: Tensor, popart: PopArt, bins: Tensor) -> Tensor:
+    return (bins_to_value(out, bins) - _per_gamma(popart.mu)) / _per_gamma(popart.sigma)
 
 
 CRITIC_LOSSES: dict[str, CriticObjective] = {
     "dep": CriticObjective(
         outputs_per_value=lambda num_bins: 1,
         value=_dep_value,
-        normalized=lambda out, mu, sigma, bins: out.squeeze(-1),
-        loss=lambda out, y, mu, sigma, bins, mask: dep_critic_loss(out.squeeze(-1), y, mu, sigma, mask),
+        normalized=_dep_normalized,
+        loss=lambda out, y, popart, bins: dep_critic_loss(_dep_normalized(out, popart, bins), y, popart.mu,
+                                                          popart.sigma),
     ),
     "ind": CriticObjective(
         outputs_per_value=lambda num_bins: num_bins,
-        value=lambda out, mu, sigma, bins: bins_to_value(out, bins),
+        value=lambda out, popart, bins: bins_to_value(out, bins),
         normalized=_ind_normalized,
-        loss=lambda out, y, mu, sigma, bins, mask: ind_critic_loss(out, y, bins, mask),
+        loss=lambda out, y, popart, bins: ind_critic_loss(out, y, bins),
     ),
 }
 
@@ -206,17 +239,18 @@ CRITIC_LOSSES: dict[str, CriticObjective] = {
 # ---------------------------------------------------------------- actor objectives
 
 
-def dep_actor_loss(q_policy_norm: Tensor, mask: Tensor) -> Tensor:
-    """-Q(h, a ~ pi): q_policy_norm (G, N), PopArt-normalised min over critics."""
+def dep_actor_loss(q_policy_norm: Tensor) -> Tensor:
+    """-Q(h, a ~ pi): q_policy_norm (G, N), PopArt-normalised min over critics -> (N,)."""
     assert q_policy_norm.dim() == 2
-    return masked_mean(-q_policy_norm, mask)
+    return -q_policy_norm.mean(0)
 
 
-def ind_actor_loss(log_prob: Tensor, advantage: Tensor, mask: Tensor) -> Tensor:
-    """-1[A > 0] log pi(a_t | h): log_prob, advantage (G, N); the filter carries no gradient."""
+def ind_actor_loss(log_prob: Tensor, advantage: Tensor) -> Tensor:
+    """-1[A > 0] log pi(a_t | h): log_prob, advantage (G, N) -> (N,); the filter carries no
+    gradient."""
     assert log_prob.shape == advantage.shape
     keep = (advantage > 0).to(log_prob.dtype)
-    return masked_mean(-keep * log_prob, mask)
+    return (-keep * log_prob).mean(0)
 
 
 @dataclass(frozen=True)
@@ -226,12 +260,12 @@ class ActorObjective:
     target_reduction: str
     """'min' or 'mean' over the REDQ subset of target critics (SPEC 1.5)."""
     loss: Callable[["object"], Tensor]
-    """terms -> scalar loss; reads only the attributes it needs from the terms object
+    """terms -> loss per step (N,); reads only the attributes it needs from the terms object
     (q_policy_norm for Dep; log_prob_replay and advantage for Ind) so each update
     computes only what the chosen objective uses."""
 
 
 ACTOR_LOSSES: dict[str, ActorObjective] = {
-    "dep": ActorObjective("min", lambda t: dep_actor_loss(t.q_policy_norm, t.mask)),
-    "ind": ActorObjective("mean", lambda t: ind_actor_loss(t.log_prob_replay, t.advantage, t.mask)),
+    "dep": ActorObjective("min", lambda t: dep_actor_loss(t.q_policy_norm)),
+    "ind": ActorObjective("mean", lambda t: ind_actor_loss(t.log_prob_replay, t.advantage)),
 }

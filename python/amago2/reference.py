@@ -29,8 +29,7 @@ def _critic(agent: Agent, target: bool, c: int, g: int, state: Tensor, action: T
     w1 = torch.cat(w, dim=0)
     gamma_col = torch.full((state.shape[0], 1), float(agent.gamma_feat[g]), dtype=state.dtype)
     x = torch.cat([state, gamma_col] + ([action] if action is not None else []), dim=-1)
-    layer = g if net.w_out.shape[1] > 1 else 0  # per-gamma (Dep) or shared (Ind) output layer
-    params = [w1, net.b1[c], net.w2[c], net.b2[c], net.w_out[c, layer], net.b_out[c, layer]]
+    params = [w1, net.b1[c], net.w2[c], net.b2[c], net.w_out[c], net.b_out[c]]
     if frozen:
         params = [p.detach() for p in params]
     w1, b1, w2, b2, w_out, b_out = params
@@ -39,25 +38,41 @@ def _critic(agent: Agent, target: bool, c: int, g: int, state: Tensor, action: T
     return h @ w_out + b_out
 
 
-def _stats(agent: Agent, g: int):
-    mu = agent.popart_mu[g]
-    return mu, torch.sqrt(torch.clamp(agent.popart_nu[g] - mu * mu, min=1e-8))
+def _popart_step(agent: Agent, g: int, y: Tensor, mask: Tensor) -> dict[str, Tensor]:
+    """Gamma g's PopArt state after moving towards the targets y (N,): the reference's
+    adaptive step at its counter t + 1, then (w, b) rescaled to keep sigma (w x + b) + mu."""
+    beta, t = agent.cfg.popart_beta, int(agent.popart_t) + 1
+    beta_t = beta / (1 - (1 - beta) ** t)
+    mu, nu = agent.popart_mu[g], agent.popart_nu[g]
+    mean, mean_sq = _masked_average(y, mask), _masked_average(y ** 2, mask)
+    new_mu = (1 - beta_t) * mu + beta_t * mean
+    new_nu = (1 - beta_t) * nu + beta_t * mean_sq
+    sigma, new_sigma = _sigma(mu, nu), _sigma(new_mu, new_nu)
+    return {"mu": new_mu, "sigma": new_sigma, "w": agent.popart_w[g] * sigma / new_sigma,
+            "b": (sigma * agent.popart_b[g] + mu - new_mu) / new_sigma}
 
 
-def _value(agent: Agent, g: int, out: Tensor) -> Tensor:
+def _sigma(mu: Tensor, nu: Tensor) -> Tensor:
+    return torch.sqrt(torch.clamp(nu - mu * mu, 1e-4, 1e8)).clamp(1e-4, 1e6)
+
+
+def _before(agent: Agent, g: int) -> dict[str, Tensor]:
+    mu, nu = agent.popart_mu[g], agent.popart_nu[g]
+    return {"mu": mu, "sigma": _sigma(mu, nu), "w": agent.popart_w[g], "b": agent.popart_b[g]}
+
+
+def _value(agent: Agent, stats: dict[str, Tensor], out: Tensor) -> Tensor:
     """Unnormalised scalar from one value's outputs (..., P)."""
     if agent.cfg.critic == "dep":
-        mu, sigma = _stats(agent, g)
-        return out[..., 0] * sigma + mu
+        return (stats["w"] * out[..., 0] + stats["b"]) * stats["sigma"] + stats["mu"]
     expected = (torch.softmax(out, -1) * agent.bins).sum(-1)
     return torch.sign(expected) * (torch.exp(expected.abs()) - 1)
 
 
-def _normalized(agent: Agent, g: int, out: Tensor) -> Tensor:
+def _normalized(agent: Agent, stats: dict[str, Tensor], out: Tensor) -> Tensor:
     if agent.cfg.critic == "dep":
-        return out[..., 0]
-    mu, sigma = _stats(agent, g)
-    return (_value(agent, g, out) - mu) / sigma
+        return stats["w"] * out[..., 0] + stats["b"]
+    return (_value(agent, stats, out) - stats["mu"]) / stats["sigma"]
 
 
 def _per_action(agent: Agent, out: Tensor) -> Tensor:
@@ -106,31 +121,31 @@ def reference_losses(agent: Agent, batch: dict, noise: UpdateNoise) -> dict[str,
     critic_terms, actor_terms = [], []
     for g in range(len(cfg.gammas)):
         gamma = agent.gammas[g]  # the agent's stored (float32-rounded) discount
-        # TD target from the chosen subset of target critics.
+        # TD target: every target critic's value at s', then each step's own subset of them.
         with torch.no_grad():
+            before = _before(agent, g)
             if agent.discrete:
                 probs_next = _policy(agent, target_raw[:, g])
-                per_critic = torch.stack([_value(agent, g, _per_action(agent, _critic(agent, True, int(c), g, s_next, None)))
-                                          for c in noise.redq])                      # (S, N, nA)
-                reduced = per_critic.min(0).values if reduce_min else per_critic.mean(0)
-                q_next = (probs_next * reduced).sum(-1)
+                per_critic = torch.stack([(probs_next * _value(agent, before, _per_action(agent, _critic(agent, True, c, g, s_next, None)))).sum(-1)
+                                          for c in range(cfg.n_critics)])            # (C, N)
             else:
                 mean, std = _policy(agent, target_raw[:, g])
                 a_next = torch.tanh(mean + std * noise.target[g])
-                per_critic = torch.stack([_value(agent, g, _critic(agent, True, int(c), g, s_next, a_next))
-                                          for c in noise.redq])
-                q_next = per_critic.min(0).values if reduce_min else per_critic.mean(0)
+                per_critic = torch.stack([_value(agent, before, _critic(agent, True, c, g, s_next, a_next))
+                                          for c in range(cfg.n_critics)])
+            chosen = per_critic[noise.redq[:, g], torch.arange(n)]                   # (S, N)
+            q_next = chosen.min(0).values if reduce_min else chosen.mean(0)
             y = reward * cfg.reward_multiplier + gamma * (1 - done) * q_next
+            stats = _popart_step(agent, g, y, mask)  # every loss term below reads the moved state
         # Critic loss, each critic separately.
         replay_values = []
         for c in range(cfg.n_critics):
             out = _critic(agent, False, c, g, s_cur, None if agent.discrete else action)
             if agent.discrete:
                 out = _per_action(agent, out)[torch.arange(n), discrete_index]
-            replay_values.append(_value(agent, g, out.detach()))
+            replay_values.append(_value(agent, stats, out.detach()))
             if cfg.critic == "dep":
-                mu, sigma = _stats(agent, g)
-                per_step = (out[:, 0] - (y - mu) / sigma) ** 2
+                per_step = (_normalized(agent, stats, out) - (y - stats["mu"]) / stats["sigma"]) ** 2
             else:
                 per_step = -(_dense_two_hot(agent, y) * torch.log_softmax(out, -1)).sum(-1)
             critic_terms.append(_masked_average(per_step, mask))
@@ -143,24 +158,24 @@ def reference_losses(agent: Agent, batch: dict, noise: UpdateNoise) -> dict[str,
             mean, std = _policy(agent, policy_raw[:, g])
         if cfg.actor == "dep":
             if agent.discrete:
-                q_norm = torch.stack([_normalized(agent, g, out) for out in all_actions]).min(0).values
+                q_norm = torch.stack([_normalized(agent, stats, out) for out in all_actions]).min(0).values
                 q_policy = (probs * q_norm).sum(-1)
             else:
                 a_pi = torch.tanh(mean + std * noise.policy[g])
-                q_policy = torch.stack([_normalized(agent, g, _critic(agent, False, c, g, s_frozen, a_pi, frozen=True))
+                q_policy = torch.stack([_normalized(agent, stats, _critic(agent, False, c, g, s_frozen, a_pi, frozen=True))
                                         for c in range(cfg.n_critics)]).min(0).values
             actor_terms.append(_masked_average(-q_policy, mask))
         else:
             with torch.no_grad():
                 q_replay = torch.stack(replay_values).mean(0)
                 if agent.discrete:
-                    q_all = torch.stack([_value(agent, g, out) for out in all_actions]).mean(0)
+                    q_all = torch.stack([_value(agent, stats, out) for out in all_actions]).mean(0)
                     baseline = (probs * q_all).sum(-1)
                 else:
                     samples = []
                     for eps in noise.baseline[:, g]:
                         a_k = torch.tanh(mean + std * eps)
-                        samples.append(torch.stack([_value(agent, g, _critic(agent, False, c, g, s_frozen, a_k))
+                        samples.append(torch.stack([_value(agent, stats, _critic(agent, False, c, g, s_frozen, a_k))
                                                     for c in range(cfg.n_critics)]).mean(0))
                     baseline = torch.stack(samples).mean(0)
                 advantage = q_replay - baseline

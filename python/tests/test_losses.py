@@ -4,10 +4,9 @@ import math
 
 import torch
 
-from amago2.losses import (bins_to_value, dep_critic_loss, ind_actor_loss, masked_mean,
-                           popart_new_stats, popart_preserve, popart_sigma, redq_reduce, symexp,
-                           symlog, symlog_bins, td_target, two_hot, two_hot_cross_entropy,
-                           two_hot_index)
+from amago2.losses import (PopArt, bins_to_value, dep_critic_loss, ind_actor_loss, masked_mean,
+                           popart_sigma, popart_step_size, popart_update, redq_reduce, symexp, symlog,
+                           symlog_bins, td_target, two_hot, two_hot_cross_entropy, two_hot_index)
 
 BINS = symlog_bins(64, 1e5, dtype=torch.float64)
 
@@ -58,24 +57,72 @@ def test_two_hot_cross_entropy_matches_dense_formula():
     assert torch.allclose(bins_to_value(two_hot(y, BINS).clamp(min=1e-300).log(), BINS), y, rtol=1e-9)
 
 
-def test_popart_update_preserves_unnormalised_outputs():
+BETA = 5e-4
+
+
+def _fresh_popart(g: int = 1) -> PopArt:
+    f64 = dict(dtype=torch.float64)
+    return PopArt(torch.zeros(g, **f64), torch.full((g,), 100.0, **f64), torch.ones(g, **f64), torch.zeros(g, **f64))
+
+
+def test_popart_adaptive_step_size_by_hand():
+    # beta / (1 - (1 - beta)^2) = beta / (2 beta - beta^2) = 1 / (2 - beta): the reference's
+    # first update (its counter starts at 1 and counts up before use) takes half the batch.
+    assert math.isclose(float(popart_step_size(BETA, torch.tensor(2))), 1 / (2 - BETA), rel_tol=1e-12)
+    assert math.isclose(float(popart_step_size(BETA, torch.tensor(1))), 1.0, rel_tol=1e-12)
+    assert math.isclose(float(popart_step_size(BETA, torch.tensor(10**7))), BETA, rel_tol=1e-12)
+
+
+def test_popart_follows_a_constant_target_as_worked_out_by_hand():
+    # With y = Y every update and mu_0 = 0, nu_0 = 100, the k-th update (t = k + 1) leaves
+    # weight P_k on the initial values: the product of (1 - beta_t) over t = 2..k+1
+    # telescopes to P_k = beta (1 - beta)^k / (1 - (1 - beta)^(k + 1)). So
+    # mu_k = Y (1 - P_k) and nu_k = 100 P_k + Y^2 (1 - P_k).
+    Y, mask = 1000.0, torch.ones(5, dtype=torch.float64)
+    y = torch.full((1, 5), Y, dtype=torch.float64)
+    stats = _fresh_popart()
+    for k in range(1, 1001):
+        stats = popart_update(stats, y, mask, popart_step_size(BETA, torch.tensor(k + 1)))
+        if k in (1, 2, 10, 1000):
+            p = BETA * (1 - BETA) ** k / (1 - (1 - BETA) ** (k + 1))
+            mu, nu = Y * (1 - p), 100 * p + Y * Y * (1 - p)
+            assert math.isclose(float(stats.mu[0]), mu, rel_tol=1e-9), k
+            assert math.isclose(float(stats.nu[0]), nu, rel_tol=1e-9), k
+            assert math.isclose(float(stats.sigma[0]), math.sqrt(nu - mu * mu), rel_tol=1e-6), k
+    assert math.isclose(float(_one_update_mu()), 1000 / (2 - BETA), rel_tol=1e-12)  # 500.125...
+    assert 999.2 < float(stats.mu[0]) < 999.3  # where a fixed beta would stand at 393.5
+    fixed = _fresh_popart()
+    for _ in range(1000):
+        fixed = popart_update(fixed, y, mask, torch.tensor(BETA, dtype=torch.float64))
+    assert math.isclose(float(fixed.mu[0]), Y * (1 - (1 - BETA) ** 1000), rel_tol=1e-9)
+    assert 393 < float(fixed.mu[0]) < 394
+
+
+def _one_update_mu():
+    y = torch.full((1, 3), 1000.0, dtype=torch.float64)
+    return popart_update(_fresh_popart(), y, torch.ones(3, dtype=torch.float64), popart_step_size(BETA, torch.tensor(2))).mu[0]
+
+
+def test_popart_sigma_is_clamped_as_in_the_reference():
+    mu = torch.tensor([3.0, 0.0, 0.0], dtype=torch.float64)
+    nu = torch.tensor([9.0 - 1.0, 1e20, 4.0], dtype=torch.float64)  # variance -1, 1e20, 4
+    assert torch.allclose(popart_sigma(mu, nu), torch.tensor([1e-2, 1e4, 2.0], dtype=torch.float64))
+
+
+def test_popart_update_moves_to_the_masked_moments_and_keeps_unnormalised_values():
     torch.manual_seed(0)
-    c, g, n, h, p = 3, 4, 6, 8, 2
-    hidden = torch.randn(c, g, n, h, dtype=torch.float64)
-    weight, bias = torch.randn(c, g, h, p, dtype=torch.float64), torch.randn(c, g, p, dtype=torch.float64)
-    mu, nu = torch.randn(g, dtype=torch.float64), torch.full((g,), 100.0, dtype=torch.float64)
+    g, n = 4, 6
+    stats = PopArt(torch.randn(g, dtype=torch.float64), torch.full((g,), 100.0, dtype=torch.float64),
+                   torch.rand(g, dtype=torch.float64) + 0.5, torch.randn(g, dtype=torch.float64))
     y = torch.randn(g, n, dtype=torch.float64) * 300 + 50
     mask = torch.tensor([1, 1, 1, 0, 1, 1], dtype=torch.float64)
-    new_mu, new_nu = popart_new_stats(mu, nu, y, mask, beta=0.1)
-    sigma, new_sigma = popart_sigma(mu, nu), popart_sigma(new_mu, new_nu)
-    assert not torch.allclose(new_mu, mu) and not torch.allclose(new_sigma, sigma)
-    expected_mu = 0.9 * mu + 0.1 * (y * mask).sum(-1) / 5
-    assert torch.allclose(new_mu, expected_mu)
-    before = torch.einsum("cgnh,cghp->cgnp", hidden, weight) + bias[:, :, None]
-    w2, b2 = popart_preserve(weight, bias, mu, sigma, new_mu, new_sigma)
-    after = torch.einsum("cgnh,cghp->cgnp", hidden, w2) + b2[:, :, None]
-    unnorm = lambda out, m, s: out * s.view(1, -1, 1, 1) + m.view(1, -1, 1, 1)  # noqa: E731
-    assert torch.allclose(unnorm(before, mu, sigma), unnorm(after, new_mu, new_sigma), rtol=1e-10)
+    new = popart_update(stats, y, mask, torch.tensor(0.1, dtype=torch.float64))
+    assert torch.allclose(new.mu, 0.9 * stats.mu + 0.1 * (y * mask).sum(-1) / 5)
+    assert torch.allclose(new.nu, 0.9 * stats.nu + 0.1 * (y.square() * mask).sum(-1) / 5)
+    assert not torch.allclose(new.sigma, stats.sigma)
+    x = torch.randn(g, 10, dtype=torch.float64)  # raw critic outputs
+    unnormalised = lambda p: p.sigma[:, None] * (p.w[:, None] * x + p.b[:, None]) + p.mu[:, None]  # noqa: E731
+    assert torch.allclose(unnormalised(new), unnormalised(stats), rtol=1e-10)
 
 
 def test_td_target_and_redq_reduction_by_hand():
@@ -85,9 +132,12 @@ def test_td_target_and_redq_reduction_by_hand():
     q_next = torch.tensor([[10.0, 10.0], [20.0, 20.0]])
     y = td_target(reward, done, gammas, q_next, reward_multiplier=2.0)
     assert torch.allclose(y, torch.tensor([[2 + 5.0, 4.0], [2 + 18.0, 4.0]]))
-    q = torch.tensor([[1.0, -2.0], [3.0, 0.0]])
-    assert torch.equal(redq_reduce(q, "min"), torch.tensor([1.0, -2.0]))
-    assert torch.equal(redq_reduce(q, "mean"), torch.tensor([2.0, -1.0]))
+    # Three critics, G = 1, N = 2 steps; each step reduces its own pair, a critic may be
+    # drawn twice (with replacement, as the reference draws).
+    q = torch.tensor([[[1.0, -2.0]], [[3.0, 0.0]], [[-5.0, 7.0]]])
+    subset = torch.tensor([[[0, 2]], [[1, 2]]])          # step 0: critics 0, 1; step 1: 2, 2
+    assert torch.equal(redq_reduce(q, subset, "min"), torch.tensor([[1.0, 7.0]]))
+    assert torch.equal(redq_reduce(q, subset, "mean"), torch.tensor([[2.0, 7.0]]))
 
 
 def test_masked_mean_and_dep_critic_loss_by_hand():
@@ -95,16 +145,17 @@ def test_masked_mean_and_dep_critic_loss_by_hand():
     assert torch.isclose(masked_mean(torch.tensor([[1.0, 100.0, 3.0]]), mask), torch.tensor(2.0))
     q_norm = torch.tensor([[[2.0, 5.0, 0.5]]])  # C=1, G=1, N=3
     y = torch.tensor([[4.0, -7.0, 2.0]])
-    loss = dep_critic_loss(q_norm, y, mu=torch.tensor([2.0]), sigma=torch.tensor([2.0]), mask=mask)
-    # normalised targets (y - 2) / 2 = 1, (padded), 0 -> squared errors 1 and 0.25
-    assert torch.isclose(loss, torch.tensor((1.0 + 0.25) / 2))
+    per_step = dep_critic_loss(q_norm, y, mu=torch.tensor([2.0]), sigma=torch.tensor([2.0]))
+    # normalised targets (y - 2) / 2 = 1, -4.5, 0 -> squared errors 1, 90.25, 0.25
+    assert torch.allclose(per_step, torch.tensor([1.0, 90.25, 0.25]))
+    assert torch.isclose(masked_mean(per_step, mask), torch.tensor((1.0 + 0.25) / 2))  # the padded step drops
 
 
 def test_binary_filter_zeroes_gradient_of_non_positive_advantages():
     log_prob = torch.tensor([[-1.0, -2.0, -0.5, -3.0]], requires_grad=True)
     advantage = torch.tensor([[0.3, 0.0, -1.0, 2.0]])
     mask = torch.ones(4)
-    loss = ind_actor_loss(log_prob, advantage, mask)
+    loss = masked_mean(ind_actor_loss(log_prob, advantage), mask)
     assert torch.isclose(loss, torch.tensor((1.0 + 3.0) / 4))
     loss.backward()
     assert torch.equal(log_prob.grad, torch.tensor([[-0.25, 0.0, 0.0, -0.25]]))

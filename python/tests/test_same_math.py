@@ -27,11 +27,14 @@ def test_optimised_update_matches_reference(actor, critic, discrete, critic_rows
     with torch.no_grad():  # non-trivial PopArt statistics and target heads that differ from online
         agent.popart_mu.copy_(torch.tensor([0.7, -1.3]))
         agent.popart_nu.copy_(torch.tensor([2.0, 5.0]))
+        agent.popart_w.copy_(torch.tensor([0.8, 1.7]))
+        agent.popart_b.copy_(torch.tensor([0.2, -0.4]))
+        agent.popart_t.fill_(6)
         for p in list(agent.target_critics.parameters()) + list(agent.target_actor.parameters()):
             p.add_(0.05 * torch.randn_like(p))
     batch = agent.prepare_batch(random_batch(agent, dtype=torch.float64))
     noise = agent.sample_noise(batch)
-    assert len(noise.redq) == 2
+    assert noise.redq.shape[0] == 2
 
     _, aux = agent.loss(batch, noise)
     ref = reference_losses(agent, batch, noise)

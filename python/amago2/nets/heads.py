@@ -6,10 +6,9 @@ splits each critic's first layer W1 [s; g; a] into W_s s + W_g g + W_a a: the st
 projected once per critic and reused for every gamma and every action sample (identical
 mathematics to the concatenated input, far fewer FLOPs).
 
-The Dep critic gives each (critic, gamma) pair its own output layer: PopArt's per-gamma
-output-preserving rescale must fold into the weights, which a layer shared across gammas
-(gamma being an input) cannot do. SPEC 1.3 leaves the output layer open; the Ind critic
-keeps one output layer per critic, shared across gammas.
+Each critic has one output layer, shared by the gammas (the discount is an input), for
+both critic objectives: the Dep critic's PopArt rescale acts on a separate per-gamma affine
+layer after it (losses.PopArt), as in the reference.
 """
 
 from __future__ import annotations
@@ -89,16 +88,15 @@ class CriticParams(NamedTuple):
     b1: Tensor        # (C, H)
     w2: Tensor        # (C, H, H)
     b2: Tensor        # (C, H)
-    w_out: Tensor     # (C, G, H, P) per-gamma output layers, or (C, 1, H, P) shared
-    b_out: Tensor     # (C, G, P) or (C, 1, P)
+    w_out: Tensor     # (C, H, P), shared by the gammas (the discount is an input)
+    b_out: Tensor     # (C, P)
 
 
 class CriticEnsemble(nn.Module):
     """C critics for G gammas. Continuous: Q(s, g, a) -> P outputs (1 scalar or B bins).
     Discrete: Q(s, g) -> P = n_actions x (1 or B) outputs."""
 
-    def __init__(self, d_state: int, hidden: int, n_critics: int, n_gammas: int,
-                 action_dim: int, outputs: int, per_gamma_outputs: bool):
+    def __init__(self, d_state: int, hidden: int, n_critics: int, action_dim: int, outputs: int):
         super().__init__()
         c, h = n_critics, hidden
         fan_in = d_state + 1 + action_dim
@@ -108,9 +106,8 @@ class CriticEnsemble(nn.Module):
         self.b1 = _uniform((c, h), fan_in)
         self.w2 = _uniform((c, h, h), h)
         self.b2 = _uniform((c, h), h)
-        output_layers = n_gammas if per_gamma_outputs else 1
-        self.w_out = _uniform((c, output_layers, h, outputs), h)
-        self.b_out = _uniform((c, output_layers, outputs), h)
+        self.w_out = _uniform((c, h, outputs), h)
+        self.b_out = _uniform((c, outputs), h)
 
     def params(self, detach: bool = False, index: Tensor | None = None) -> CriticParams:
         """The stacked weights, optionally detached (a frozen copy that still passes gradient
@@ -155,9 +152,5 @@ def critic_forward(p: CriticParams, state_proj: Tensor, gamma_feat: Tensor,
     hidden = F.leaky_relu_(hidden)
     hidden = torch.baddbmm(p.b2[:, None, :], hidden.view(c, g * n, h), p.w2)
     hidden = F.leaky_relu_(hidden)
-    if p.w_out.shape[1] == 1:  # one output layer per critic, all gammas in one matmul
-        out = torch.baddbmm(p.b_out, hidden, p.w_out[:, 0])
-    else:                      # one output layer per (critic, gamma)
-        out = torch.baddbmm(p.b_out.reshape(c * g, 1, -1), hidden.view(c * g, n, h),
-                            p.w_out.reshape(c * g, h, -1))
+    out = torch.baddbmm(p.b_out[:, None], hidden, p.w_out)  # all gammas in one matmul per critic
     return out.view(c, g, n, -1)
