@@ -44,6 +44,8 @@ const invalid: { yaml: string; says: RegExp }[] = [
   { yaml: "benchmark:\n  name: mine\n  tasks:\n    - env_id: CartPole-v1\n      reward_scale: 2\n", says: /unknown key 'benchmark\.tasks\[0\]\.reward_scale'/ },
   { yaml: "benchmark:\n  name: mine\n  tasks:\n    - {env_id: CartPole-v1, reward_multiplier: 0}\n", says: /'benchmark\.tasks\[0\]\.reward_multiplier' must be a positive number/ },
   { yaml: "benchmark:\n  name: mine\n  k: 0\n  tasks:\n    - env_id: CartPole-v1\n", says: /'benchmark\.k' must be a positive integer/ },
+  { yaml: "benchmark:\n  name: mine\n  tasks:\n    - {env_id: CartPole-v1, return_range: [500, 0]}\n", says: /'benchmark\.tasks\[0\]\.return_range' must be \[lowest, highest\] episode return/ },
+  { yaml: "benchmark:\n  name: mine\n  tasks:\n    - {env_id: CartPole-v1, return_range: 500}\n", says: /'benchmark\.tasks\[0\]\.return_range' must be/ },
 ];
 
 for (const { yaml, says } of invalid) {

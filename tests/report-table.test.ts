@@ -155,6 +155,32 @@ test("with a normalised score (Atari) the score is the one headline column: raw 
   near(est(rowOf(table, "ind/ind")["score/gap"]).value, 0.5);
 });
 
+test("with a score and success (Procgen, BabyAI, user tasks with a return_range): score first, then success; no pooled return", () => {
+  const procgenLike: SyntheticSpec = {
+    name: "procgen", benchmark: "procgen", tasks: ["coinrun", "climber"], seeds: 1, evalSteps: [100],
+    value: (actor, critic, _seed, _step, task) => ({
+      return: [task === "coinrun" ? 10 : 3, task === "coinrun" ? 10 : 3], success: [1, 0], score: [0.4, LEVEL[`${actor}/${critic}`]],
+    }),
+  };
+  const metrics = headlineMetrics(collect([syntheticSweep(procgenLike)])[0].runs).map((m) => m.id);
+  assert.deepEqual(metrics, ["score", "success", "success_last"]);
+});
+
+test("each estimate keeps about four significant digits, so a task on a small scale never reads 0", () => {
+  const estimate = (value: number, lo: number, hi: number): Estimate => ({ value, lo, hi });
+  const table: TableModel = {
+    title: "t", notes: [],
+    columns: [{ id: "task", label: "task", group: null, kind: "text" }, { id: "v", label: "v", group: null, kind: "estimate" }],
+    rows: [["big", estimate(1234.4, 1200.2, 1300.9)], ["mid", estimate(15.2, 14.341, 16.02)], ["small", estimate(0.3, 0.25, 0.35)],
+      ["tiny", estimate(0.0045, 0.001, 0.01)], ["zero", estimate(0, 0, 0)]],
+  };
+  const md = renderTable(table, "md");
+  for (const expected of ["| big | 1234 [1200, 1301] |", "| mid | 15.20 [14.34, 16.02] |", "| small | 0.3000 [0.2500, 0.3500] |",
+    "| tiny | 0.00450 [0.00100, 0.01000] |", "| zero | 0.000 [0.000, 0.000] |"]) {
+    assert.ok(md.includes(expected), `${expected} in\n${md}`);
+  }
+});
+
 /** POPGym's trials: a practice episode that pays 0, then the one that counts (score = return). */
 const popgymLike = (withScore: boolean): SyntheticSpec => ({
   name: withScore ? "pop" : "pop-raw", benchmark: "popgym-mini", tasks: ["RepeatPreviousEasy", "CountRecallEasy"], seeds: 2,

@@ -16,7 +16,7 @@ import pytest
 
 from amago2 import presets
 from amago2.config import ConfigError, resolve_config
-from amago2.envs import atari, babyai, metaworld, popgym, procgen
+from amago2.envs import atari, babyai, metaworld, popgym, procgen, registry
 from amago2.envs.registry import BENCHMARKS
 from amago2.envs.spaces import layout_for_tasks
 from amago2.envs.trial import TrialEnv
@@ -365,3 +365,32 @@ def test_long_trials_are_saved_in_chunks_at_every_scale():
             p = presets.preset_for(name, scale)
             assert p["replay_chunk_steps"] == presets.CHUNK_CONTEXTS * p["max_seq_len"]
         assert presets.preset_for("popgym", scale).get("replay_chunk_steps", 0) == 0
+
+
+def test_a_user_task_with_a_return_range_is_scored_on_it_and_a_bad_range_is_refused():
+    from amago2.envs.gym_sets import from_definition
+
+    bench = from_definition("mine", {"tasks": [{"env_id": "CartPole-v1", "return_range": [0, 500]},
+                                               {"env_id": "Acrobot-v1"}]})
+    cartpole, acrobot = bench.train_tasks
+    assert cartpole.score(125.0) == 0.25 and cartpole.score(500) == 1.0
+    assert acrobot.score is None
+    for bad in ([500, 0], [0], "0..500", [0, True]):
+        with pytest.raises(ConfigError, match=r"return_range must be \[lowest, highest\]"):
+            from_definition("mine", {"tasks": [{"env_id": "CartPole-v1", "return_range": bad}]})
+
+
+def test_every_built_in_benchmark_but_meta_world_scores_its_tasks():
+    """Meta-World's normalised headline is its success rate (the paper's metric); every
+    other built-in benchmark gives each task a score, so tables aggregate across scales."""
+    for name in BENCHMARKS:
+        if name.startswith("ml45") or (name.startswith("procgen") and not HAS_PROCGEN):
+            continue
+        bench = registry.get_benchmark(name)
+        assert all(t.score is not None for t in bench.train_tasks + bench.eval_tasks), name
+
+
+def test_procgen_scores_on_the_easy_mode_normalisation():
+    assert procgen.EASY_RETURN_RANGES["coinrun"] == (5.0, 10.0)
+    task = procgen.procgen_task("coinrun", held_out=False)
+    assert task.score(5.0) == 0.0 and task.score(10.0) == 1.0 and task.score(7.5) == 0.5

@@ -32,7 +32,7 @@ export interface SweepFile {
 const TOP_KEYS = ["benchmark", "description", "name", "scale", "seeds", "axes", "steps", "overrides", "executor", "slurm"];
 const AXIS_KEYS = ["actor", "critic"];
 const BENCHMARK_DEF_KEYS = ["name", "tasks", "eval_tasks", "k", "horizon", "preset"];
-const TASK_KEYS = ["env_id", "name", "reward_multiplier", "kwargs"];
+const TASK_KEYS = ["env_id", "name", "reward_multiplier", "kwargs", "return_range"];
 
 /** Names of the built-in sweeps: experiments/<name>.yaml. */
 export function builtinSweeps(): string[] {
@@ -115,7 +115,15 @@ function taskList(file: string, where: string, value: unknown): Record<string, u
     }
     const kwargs = task.kwargs ?? {};
     if (!isMapping(kwargs)) throw new UserError(`${file}: '${at}.kwargs' must be a mapping`);
-    return { env_id: task.env_id, ...(task.name !== undefined ? { name: task.name } : {}), reward_multiplier: multiplier, kwargs };
+    const range = task.return_range;
+    if (range !== undefined && !(Array.isArray(range) && range.length === 2 && range.every((v) => typeof v === "number" && Number.isFinite(v)) &&
+      range[0] < range[1])) {
+      throw new UserError(`${file}: '${at}.return_range' must be [lowest, highest] episode return, two numbers with lowest < highest (e.g. [0, 500])`);
+    }
+    return {
+      env_id: task.env_id, ...(task.name !== undefined ? { name: task.name } : {}), reward_multiplier: multiplier, kwargs,
+      ...(range !== undefined ? { return_range: range } : {}),
+    };
   });
 }
 

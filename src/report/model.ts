@@ -76,9 +76,10 @@ const METRIC_KINDS = {
     of: (t: TaskEval) => (t.success && t.success.length ? average(t.success) : null) },
   success_last: { short: "success (last ep.)", label: "success rate on the trial's last episode", normalised: true,
     of: (t: TaskEval) => last(t.success) },
-  score: { short: "score", label: "normalised score of the trial's last episode (the benchmark's per-task scale: " +
-    "Atari human-normalised, gym-mini (R - min) / (max - min) over the documented return range, POPGym its return, " +
-    "designed to lie in [-1, 1])", normalised: true,
+  score: { short: "score", label: "normalised score of the trial's last episode, the benchmark's per-task scale: " +
+    "(R - lowest) / (highest - lowest) over the task's return range (gym-mini's documented bounds, Procgen's easy-mode " +
+    "R_min and R_max, a user task's return_range), Atari human-normalised, BabyAI and POPGym their returns, which " +
+    "lie in [0, 1] and [-1, 1]", normalised: true,
     of: (t: TaskEval) => last(t.score) },
   return: { short: "return", label: "return of the trial's last episode", normalised: false,
     of: (t: TaskEval) => last(t.returns) },
@@ -99,11 +100,12 @@ function metric(kind: MetricKind, split: Split): Metric {
 }
 
 /**
- * The benchmark's headline columns, read off its evaluations: with success (Meta-World)
- * success averaged over the trial, success on the last episode, and return; with a
- * normalised score (Atari, gym-mini, POPGym) that score alone, since raw returns of
- * tasks on different scales do not aggregate; otherwise return. Train-split columns
- * first, then held-out ones.
+ * The benchmark's headline columns, read off its evaluations: the normalised score where
+ * the tasks have one (every built-in benchmark but Meta-World, and user tasks with a
+ * return_range), then success (averaged over the trial, and on its last episode) where the
+ * env reports it, then the raw return only where there is no score, since raw returns of
+ * tasks on different scales do not aggregate (per task, `--per-task` shows them).
+ * Train-split columns first, then held-out ones.
  */
 export function headlineMetrics(runs: RunRecord[]): Metric[] {
   const out: Metric[] = [];
@@ -111,13 +113,10 @@ export function headlineMetrics(runs: RunRecord[]): Metric[] {
     const evals = runs.flatMap((r) => r.evals.filter((e) => e.split === split));
     if (evals.length === 0) continue;
     const tasks = evals.flatMap((e) => [...e.tasks.values()]);
-    if (tasks.some((t) => t.success !== null)) {
-      out.push(metric("success", split), metric("success_last", split), metric("return", split));
-    } else if (tasks.some((t) => t.score !== null)) {
-      out.push(metric("score", split));
-    } else {
-      out.push(metric("return", split));
-    }
+    const scored = tasks.some((t) => t.score !== null);
+    if (scored) out.push(metric("score", split));
+    if (tasks.some((t) => t.success !== null)) out.push(metric("success", split), metric("success_last", split));
+    if (!scored) out.push(metric("return", split));
   }
   return out;
 }

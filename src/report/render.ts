@@ -11,18 +11,16 @@ function isEstimate(v: TableValue): v is Estimate {
   return v !== null && typeof v === "object";
 }
 
-/** Decimals that keep about four significant digits for the column's largest magnitude. */
-function columnDecimals(table: TableModel, index: number): number {
+/**
+ * Decimals that keep about four significant digits for an estimate's largest magnitude (its
+ * value and interval): 1234 [1200, 1300], 15.20 [14.34, 16.02], 0.1234, 0.004500. Each
+ * estimate is sized on its own, since one column may hold tasks on scales 1000x apart.
+ */
+function decimalsFor(v: Estimate): number {
   let largest = 0;
-  for (const row of table.rows) {
-    const v = row[index];
-    if (!isEstimate(v)) continue;
-    for (const x of [v.value, v.lo, v.hi]) if (x !== undefined && Number.isFinite(x)) largest = Math.max(largest, Math.abs(x));
-  }
-  if (largest >= 1000) return 0;
-  if (largest >= 100) return 1;
-  if (largest >= 10) return 2;
-  return 3;
+  for (const x of [v.value, v.lo, v.hi, v.std]) if (x !== undefined && Number.isFinite(x)) largest = Math.max(largest, Math.abs(x));
+  if (largest === 0 || largest >= 1000) return largest === 0 ? 3 : 0;
+  return Math.min(8, Math.max(0, 3 - Math.floor(Math.log10(largest))));
 }
 
 function fixed(x: number, decimals: number): string {
@@ -35,17 +33,18 @@ interface EstimateText {
   mark: string;
 }
 
-function estimateText(v: Estimate, decimals: number): EstimateText {
+function estimateText(v: Estimate): EstimateText {
+  const decimals = decimalsFor(v);
   let spread = "";
   if (v.lo !== undefined && v.hi !== undefined) spread = `[${fixed(v.lo, decimals)}, ${fixed(v.hi, decimals)}]`;
   else if (v.std !== undefined) spread = `± ${fixed(v.std, decimals)}`;
   return { value: fixed(v.value, decimals), spread, mark: v.partial ? PARTIAL_MARK : "" };
 }
 
-function plainText(v: TableValue, decimals: number): string {
+function plainText(v: TableValue): string {
   if (v === null) return "—";
   if (!isEstimate(v)) return v;
-  const t = estimateText(v, decimals);
+  const t = estimateText(v);
   return `${t.value}${t.spread ? ` ${t.spread}` : ""}${t.mark}`;
 }
 
@@ -56,14 +55,13 @@ function headerLabel(c: Column): string {
 // ---------------------------------------------------------------- Markdown
 
 function renderMarkdown(table: TableModel): string {
-  const decimals = table.columns.map((_, i) => columnDecimals(table, i));
   const cell = (s: string): string => s.replace(/\|/g, "\\|");
   const lines = [
     `**${table.title}**`,
     "",
     `| ${table.columns.map((c) => cell(headerLabel(c))).join(" | ")} |`,
     `|${table.columns.map((c) => (c.kind === "estimate" ? " ---: " : " --- ")).join("|")}|`,
-    ...table.rows.map((row) => `| ${row.map((v, i) => cell(plainText(v, decimals[i]))).join(" | ")} |`),
+    ...table.rows.map((row) => `| ${row.map((v) => cell(plainText(v))).join(" | ")} |`),
     "",
     ...table.notes.map((n) => `- ${n}`),
   ];
@@ -124,11 +122,10 @@ function groupSpans(columns: Column[]): [string | null, number, number][] {
 }
 
 function renderLatex(table: TableModel): string {
-  const decimals = table.columns.map((_, i) => columnDecimals(table, i));
   const spec = table.columns.map((c) => (c.kind === "estimate" ? "c" : "l")).join("");
-  const cell = (v: TableValue, i: number): string => {
-    if (!isEstimate(v)) return latexEscape(plainText(v, decimals[i]));
-    const t = estimateText(v, decimals[i]);
+  const cell = (v: TableValue): string => {
+    if (!isEstimate(v)) return latexEscape(plainText(v));
+    const t = estimateText(v);
     const spread = t.spread ? ` {\\scriptsize ${latexEscape(t.spread)}}` : "";
     return `${t.value}${spread}${latexEscape(t.mark)}`;
   };
@@ -177,15 +174,14 @@ export function escapeHtml(s: string): string {
 
 /** A `<table>` fragment with spanning group headers and the notes under it. */
 export function renderTableHtml(table: TableModel): string {
-  const decimals = table.columns.map((_, i) => columnDecimals(table, i));
   const spans = groupSpans(table.columns);
   const groupRow = spans.some(([g]) => g !== null)
     ? `<tr>${spans.map(([g, , n]) => `<th colspan="${n}" class="group">${escapeHtml(g ?? "")}</th>`).join("")}</tr>`
     : "";
   const head = `<tr>${table.columns.map((c) => `<th>${escapeHtml(c.label)}</th>`).join("")}</tr>`;
-  const body = table.rows.map((row) => `<tr>${row.map((v, i) => {
-    if (!isEstimate(v)) return `<td>${escapeHtml(plainText(v, decimals[i]))}</td>`;
-    const t = estimateText(v, decimals[i]);
+  const body = table.rows.map((row) => `<tr>${row.map((v) => {
+    if (!isEstimate(v)) return `<td>${escapeHtml(plainText(v))}</td>`;
+    const t = estimateText(v);
     return `<td class="num">${t.value}${t.spread ? ` <span class="ci">${escapeHtml(t.spread)}</span>` : ""}${t.mark}</td>`;
   }).join("")}</tr>`).join("\n");
   return [

@@ -107,7 +107,9 @@ def babyai_task(task: str) -> TaskSpec:
     import minigrid  # noqa: F401  (registers the BabyAI-* ids with Gymnasium)
 
     env_id = f"BabyAI-{task}"
-    return TaskSpec(name=task, make=lambda seed: BabyAITaskEnv(env_id, seed))
+    # BabyAI's return already lies in [0, 1] (1 - 0.9 * steps / max_steps on success, else 0):
+    # it is its own score.
+    return TaskSpec(name=task, make=lambda seed: BabyAITaskEnv(env_id, seed), score=float)
 
 
 def babyai_benchmark() -> Benchmark:

@@ -20,6 +20,11 @@ class TaskSpec:
     """Normalised score of an episode return (e.g. Atari human-normalised), if defined."""
 
 
+def min_max_score(low: float, high: float) -> Callable[[float], float]:
+    """The score of a return on a task whose returns span [low, high]: 0 at low, 1 at high."""
+    return lambda episode_return: (episode_return - low) / (high - low)
+
+
 @dataclass(frozen=True)
 class Benchmark:
     name: str

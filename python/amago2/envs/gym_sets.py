@@ -2,8 +2,12 @@
 
 A user-defined set comes from a sweep file as the run request's `benchmark_def`:
 
-    {"tasks": [{"env_id": "CartPole-v1", "reward_multiplier": 1.0, "kwargs": {}, "name": "cp"}],
+    {"tasks": [{"env_id": "CartPole-v1", "reward_multiplier": 1.0, "kwargs": {}, "name": "cp",
+                "return_range": [0, 500]}],
      "eval_tasks": [...same form, optional...], "k": 2, "horizon": 200, "preset": {...}}
+
+`return_range` (optional) is [lowest, highest] episode return: it gives the task a score,
+(R - lowest) / (highest - lowest), so that tasks on different scales aggregate in tables.
 
 `env_id` may be "module:EnvName-v0": Gymnasium imports the module first, which is how a
 user's own registered env is reached. `preset` holds hyperparameter overrides and is read
@@ -19,7 +23,7 @@ from typing import Any, Callable
 import gymnasium as gym
 
 from amago2.config import ConfigError
-from amago2.envs.base import Benchmark, TaskSpec
+from amago2.envs.base import Benchmark, TaskSpec, min_max_score
 
 # The Gymnasium built-ins of shared/BENCHMARKS.md: returns from -500 (Acrobot) to +500
 # (CartPole) and 0/1 (FrozenLake): the uneven-scale problem at toy size. BENCHMARKS.md
@@ -43,12 +47,7 @@ GYM_MINI_RETURN_RANGES = {
 }
 
 DEF_KEYS = {"tasks", "eval_tasks", "k", "horizon", "preset"}
-TASK_KEYS = {"env_id", "reward_multiplier", "kwargs", "name"}
-
-
-def min_max_score(low: float, high: float) -> Callable[[float], float]:
-    """The score of a return in [low, high]: 0 at low, 1 at high."""
-    return lambda episode_return: (episode_return - low) / (high - low)
+TASK_KEYS = {"env_id", "reward_multiplier", "kwargs", "name", "return_range"}
 
 
 def gym_task(env_id: str, reward_multiplier: float = 1.0, kwargs: dict[str, Any] | None = None,
@@ -107,6 +106,15 @@ def _parse_tasks(entries: Any, where: str) -> tuple[list[TaskSpec], set[str]]:
         kwargs = entry.get("kwargs", {})
         if not isinstance(kwargs, dict):
             raise ConfigError(f"benchmark_def.{where}[{i}].kwargs must be an object")
+        score = None
+        if "return_range" in entry:
+            low_high = entry["return_range"]
+            if not (isinstance(low_high, list) and len(low_high) == 2
+                    and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in low_high)
+                    and low_high[0] < low_high[1]):
+                raise ConfigError(f"benchmark_def.{where}[{i}].return_range must be [lowest, highest] episode "
+                                  f"return with lowest < highest; got {low_high!r}")
+            score = min_max_score(float(low_high[0]), float(low_high[1]))
         dist = _check_env_id(env_id)
         if dist:
             dists.add(dist)
@@ -114,7 +122,7 @@ def _parse_tasks(entries: Any, where: str) -> tuple[list[TaskSpec], set[str]]:
         if name in names:  # the same id twice (e.g. different kwargs) needs distinct names
             name = f"{name}#{i}"
         names.add(name)
-        tasks.append(gym_task(env_id, mult, kwargs, name))
+        tasks.append(gym_task(env_id, mult, kwargs, name, score))
     return tasks, dists
 
 

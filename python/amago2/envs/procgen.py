@@ -20,11 +20,16 @@ import gymnasium as gym
 import numpy as np
 
 from amago2.config import ConfigError
-from amago2.envs.base import Benchmark, TaskSpec
+from amago2.envs.base import Benchmark, TaskSpec, min_max_score
 
 K = 2
 GAMES = ("climber", "coinrun", "jumper", "ninja", "leaper")
 RESCALED_MULTIPLIERS = {"coinrun": 100.0, "climber": 0.1}
+# The Procgen paper's normalisation for the easy distribution (Cobbe et al. 2020, table of
+# R_min, R_max per game): a score of 0 is about what a policy that learned nothing gets,
+# 1 the most a level pays.
+EASY_RETURN_RANGES = {"climber": (2.0, 12.6), "coinrun": (5.0, 10.0), "jumper": (3.0, 10.0),
+                      "ninja": (3.5, 10.0), "leaper": (3.0, 10.0)}
 TRAIN_LEVELS = 10_000
 """Training levels are 0..TRAIN_LEVELS-1; evaluation uses the levels above, never trained on."""
 NUM_ACTIONS = 15
@@ -113,7 +118,7 @@ def procgen_task(game: str, held_out: bool, reward_multiplier: float = 1.0) -> T
     first, count = (TRAIN_LEVELS, 2**31 - 1 - TRAIN_LEVELS) if held_out else (0, TRAIN_LEVELS)
     name = f"{game}-unseen-levels" if held_out else game
     return TaskSpec(name=name, make=lambda seed: ProcgenLevelEnv(game, first, count, seed),
-                    reward_multiplier=reward_multiplier)
+                    reward_multiplier=reward_multiplier, score=min_max_score(*EASY_RETURN_RANGES[game]))
 
 
 def procgen_benchmark(rescaled: bool) -> Benchmark:
