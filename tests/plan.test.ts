@@ -5,7 +5,7 @@ import path from "node:path";
 import { test } from "node:test";
 import { checkOverrides, type Description } from "../src/plan/describe.js";
 import { builtinSweeps, loadSweepFile, resolveSweepArg } from "../src/plan/sweep-file.js";
-import { canonicalJson, expandGrid, makePlan, runKey, stepsPerRun } from "../src/plan/sweep.js";
+import { canonicalJson, expandGrid, makePlan, runKey } from "../src/plan/sweep.js";
 import { UserError } from "../src/ui/errors.js";
 import { REPO_ROOT, tempDir } from "./helpers.js";
 
@@ -125,14 +125,6 @@ const desc: Description = {
   objectives: ["dep", "ind"], scales: ["tiny", "small", "paper"],
   hyperparameters: { lr: 1e-4, total_steps: 1_000_000, gammas: [0.9], actor: "ind" },
 };
-
-test("estimated env steps: --steps, else an override, else the preset at the scale", () => {
-  const file = loadSweepFile(resolveSweepArg("ml45"));
-  assert.equal(stepsPerRun(makePlan(file, {}), desc), 100_000_000);
-  assert.equal(stepsPerRun(makePlan(file, { scale: "tiny" }), desc), 3000);
-  assert.equal(stepsPerRun(makePlan(file, { steps: 77 }), desc), 77);
-  assert.equal(stepsPerRun(makePlan({ ...file, overrides: { total_steps: 55 } }, {}), desc), 55);
-});
 
 test("overrides are checked against describe()'s hyperparameters", () => {
   checkOverrides({ lr: 3e-4, gammas: [0.5, 0.9] }, desc, "f.yaml");

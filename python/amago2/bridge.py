@@ -193,6 +193,22 @@ def describe() -> str:
                        "hyperparameters": defaults})
 
 
+def resolve_run(request_json: str) -> str:
+    """The full config a run request resolves to, exactly as the run will record it, for the
+    CLI to check and show before anything is recorded: {"config": ..., "replaced_by_scale":
+    presets.scale_replacements(...)}, or {"error": the ConfigError's message}."""
+    from amago2 import presets
+    from amago2.config import ConfigError, resolve_config
+
+    request = json.loads(request_json)
+    try:
+        cfg = resolve_config(request)
+    except ConfigError as e:
+        return json.dumps({"error": str(e)})
+    return json.dumps({"config": cfg.to_json(),
+                       "replaced_by_scale": presets.scale_replacements(cfg.benchmark_def, cfg.scale)})
+
+
 def check_benchmarks(request_json: str) -> str:
     """Whether each benchmark asked for can run here, one environment of it built and stepped
     (`envs.registry.check_benchmark`), for `amago2 doctor`, `setup` and the check `sweep`

@@ -66,6 +66,17 @@ TINY = dict(d_model=64, d_ff=128, n_layers=2, n_heads=4, tstep_hidden=128, tstep
 TINY_MAX_SEQ_LEN = 64
 
 
+def scale_replacements(benchmark_def: dict[str, Any] | None, scale: str) -> dict[str, dict[str, Any]]:
+    """The keys of a user-defined benchmark's own preset that the scale sets to another
+    value ({key: {"preset": theirs, "scale": what runs}}), so that the CLI can say so: a
+    scale sizes every benchmark alike, over what the benchmark's preset says."""
+    if benchmark_def is None or scale == "paper":
+        return {}
+    own = benchmark_def.get("preset", {})
+    scaled = preset_for("user", scale, benchmark_def)
+    return {k: {"preset": v, "scale": scaled[k]} for k, v in sorted(own.items()) if scaled.get(k) != v}
+
+
 def benchmark_names() -> list[str]:
     return sorted(PAPER_PRESETS)
 

@@ -121,3 +121,20 @@ def test_a_stop_at_the_first_event_checkpoints_before_finishing(tmp_path):
     assert summary["status"] == "stopped" and (summary["steps"], summary["updates"]) == (0, 0)
     assert [e["type"] for e in read_events(tmp_path)] == ["started", "checkpoint", "finished"]
     assert (tmp_path / "ckpt" / "latest.pt").exists()
+
+
+def test_resolve_run_gives_what_the_run_will_record_and_what_the_scale_replaced(tmp_path):
+    base = {"run_dir": str(tmp_path), "benchmark": "ml45", "actor": "ind", "critic": "dep", "seed": 0}
+    paper = json.loads(bridge.resolve_run(json.dumps(base)))["config"]
+    assert paper["train"]["total_steps"] == 100_000_000 and paper["agent"]["d_model"] == 320
+    tiny = json.loads(bridge.resolve_run(json.dumps({**base, "scale": "tiny", "steps": 77})))
+    assert tiny["config"]["train"]["total_steps"] == 77 and tiny["config"]["agent"]["d_model"] == 64
+    assert tiny["replaced_by_scale"] == {}  # built-in presets are the scale's to size
+
+    mine = {**base, "benchmark": "mine", "scale": "tiny",
+            "benchmark_def": {"tasks": [{"env_id": "CartPole-v1"}], "preset": {"lr": 3e-4, "d_model": 128}}}
+    resolved = json.loads(bridge.resolve_run(json.dumps(mine)))
+    assert resolved["config"]["train"]["lr"] == 3e-4 and resolved["config"]["agent"]["d_model"] == 64
+    assert resolved["replaced_by_scale"] == {"d_model": {"preset": 128, "scale": 64}}
+    bad = json.loads(bridge.resolve_run(json.dumps({**base, "overrides": {"d_model": 100, "n_heads": 8}})))
+    assert bad == {"error": "d_model (100) must be divisible by n_heads (8)"}

@@ -119,7 +119,7 @@ export async function probeProcgen(python: string): Promise<ProcgenProbe> {
  */
 export async function callPythonJson(
   python: string,
-  fn: "describe" | "environment_report" | "check_benchmarks",
+  fn: "describe" | "environment_report" | "check_benchmarks" | "resolve_run",
   arg?: unknown,
 ): Promise<unknown> {
   const call = arg === undefined ? `b.${fn}()` : `b.${fn}(sys.argv[1])`;

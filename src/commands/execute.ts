@@ -3,7 +3,7 @@
 import type { ExitCode } from "./exit-codes.js";
 import { UserError } from "../ui/errors.js";
 import { asDescription, checkOverrides, type Description } from "../plan/describe.js";
-import { expandGrid, stepsPerRun, type SweepPlan } from "../plan/sweep.js";
+import { expandGrid, type SweepPlan } from "../plan/sweep.js";
 import { amagoHome, openStore, preflightHome, runDirOf } from "../store/db.js";
 import { upsertSweep, getRun, type PlannedRun } from "../store/runs.js";
 import type { Logger } from "../ui/logger.js";
@@ -23,25 +23,31 @@ export interface DryRunReport {
   /** Trial shape and task counts of a built-in benchmark; null for a user-defined set or
    * a benchmark whose packages this interpreter lacks. */
   benchmarkInfo: { tasks: number; evalTasks: number; k: number | null; horizon: number | null } | null;
-  /** Every hyperparameter the runs will use: defaults <- the scale's preset <- overrides. */
+  /** Every hyperparameter the runs will use (defaults <- benchmark preset <- scale <- overrides), as Python resolves them. */
   hyperparameters: Record<string, unknown>;
+  /** Keys of a user benchmark's own preset that the scale sets otherwise. */
+  replacedByScale: Record<string, { preset: unknown; scale: unknown }>;
   /** Why the runs could not start here yet (a missing runtime), or null. */
   notInstalled: string | null;
 }
 
-/** The hyperparameters whose values define a benchmark's preset (SPEC section 4), shown first. */
+/** The hyperparameters whose values define a benchmark's preset (the paper's table), shown first. */
 const PRESET_KEYS = ["lr", "batch_size", "replay_max_steps", "replay_max_trajectories", "weight_decay", "grad_clip",
   "reward_multiplier", "num_bins", "d_model", "d_ff", "n_layers", "n_heads", "max_seq_len", "tstep_hidden",
   "tstep_dim", "total_steps", "parallel_actors"];
 
-export function collectDryRun(plan: SweepPlan, runs: PlannedRun[], desc: Description, notInstalled: string | null = null): DryRunReport {
-  const perRun = stepsPerRun(plan, desc);
+/** What Python resolves a run request to (amago2.bridge.resolve_run). */
+export interface ResolvedRun {
+  config: { agent: Record<string, unknown>; train: Record<string, unknown> };
+  replaced_by_scale: Record<string, { preset: unknown; scale: unknown }>;
+}
+
+export function collectDryRun(plan: SweepPlan, runs: PlannedRun[], desc: Description, resolved: ResolvedRun,
+  notInstalled: string | null = null): DryRunReport {
+  const perRun = Number(resolved.config.train.total_steps);
   const info = plan.benchmarkDef ? null : desc.benchmarks[plan.benchmark];
   // Only an interpreter that can build the benchmark knows its tasks and trial shape.
   const built = info?.installed ? info : null;
-  const preset = plan.benchmarkDef
-    ? (plan.benchmarkDef.preset as Record<string, unknown> | undefined) ?? {}
-    : info?.presets[plan.scale] ?? {};
   return {
     sweep: plan.name, benchmark: plan.benchmark, scale: plan.scale, source: plan.source,
     runs: runs.map((r) => ({ key: r.key, actor: r.actor, critic: r.critic, seed: r.seed })),
@@ -49,11 +55,17 @@ export function collectDryRun(plan: SweepPlan, runs: PlannedRun[], desc: Descrip
     estimatedEnvSteps: perRun * runs.length,
     benchmarkInfo: built ? { tasks: built.tasks.length, evalTasks: built.eval_tasks.length, k: built.k, horizon: built.horizon } : null,
     // actor and critic are the grid's axes, shown per run, not settings of the sweep.
-    hyperparameters: Object.fromEntries(Object.entries({
-      ...desc.hyperparameters, ...preset, ...plan.overrides, ...(plan.steps !== null ? { total_steps: plan.steps } : {}),
-    }).filter(([k]) => k !== "actor" && k !== "critic")),
+    hyperparameters: Object.fromEntries(Object.entries({ ...resolved.config.agent, ...resolved.config.train })
+      .filter(([k]) => k !== "actor" && k !== "critic")),
+    replacedByScale: resolved.replaced_by_scale,
     notInstalled,
   };
+}
+
+/** "scale tiny sets d_model=64 over the benchmark preset's 128, ...", or null. */
+function replacedByScaleLine(scale: string, replaced: ResolvedRun["replaced_by_scale"]): string | null {
+  const parts = Object.entries(replaced).map(([k, v]) => `${k}=${JSON.stringify(v.scale)} over the benchmark preset's ${JSON.stringify(v.preset)}`);
+  return parts.length ? `scale ${scale} sets ${parts.join(", ")} (use overrides to change what a scale sets)` : null;
 }
 
 function renderDryRun(report: DryRunReport): string {
@@ -70,6 +82,7 @@ function renderDryRun(report: DryRunReport): string {
     `preset: ${presetLine}`,
     `other settings: ${restLine}`,
     table,
+    ...[replacedByScaleLine(report.scale, report.replacedByScale)].filter((l): l is string => l !== null),
     `${report.runs.length} runs x ${report.stepsPerRun.toLocaleString("en-US")} env steps = ${report.estimatedEnvSteps.toLocaleString("en-US")} estimated env steps`,
     ...(report.notInstalled ? [`not runnable here yet: ${report.notInstalled}`] : []),
   ].join("\n");
@@ -110,13 +123,19 @@ export async function executePlan(plan: SweepPlan, opts: RunOptions, log: Logger
     notInstalled = problem?.line ?? null;
   }
   const runs = expandGrid(plan, (key) => runDirOf(home, key));
+  // Every cell resolves to the same settings but for actor, critic and seed: Python
+  // resolving the first one checks them all, and says exactly what will run.
+  const resolved = (await callPythonJson(python, "resolve_run", runs[0].request)) as ResolvedRun | { error: string };
+  if ("error" in resolved) throw new UserError(`${plan.source}: ${resolved.error}`);
 
   if (opts.dryRun) {
-    const report = collectDryRun(plan, runs, desc, notInstalled);
+    const report = collectDryRun(plan, runs, desc, resolved, notInstalled);
     log.out(opts.json ? JSON.stringify(report, null, 2) : renderDryRun(report));
     return 0;
   }
 
+  const replaced = replacedByScaleLine(plan.scale, resolved.replaced_by_scale);
+  if (replaced !== null) log.info(replaced);
   if (opts.execution.executor === "slurm") await (await import("../exec/slurm.js")).preflightSlurm(opts.execution.slurm);
   const db = openStore(home);
   try {

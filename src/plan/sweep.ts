@@ -1,9 +1,8 @@
 // A sweep plan: the sweep file merged with the command-line flags, expanded into cells with
-// stable keys, and the env-step estimate that --dry-run prints.
+// stable keys.
 import { createHash } from "node:crypto";
 import type { RunRequest } from "../exec/types.js";
 import type { PlannedRun } from "../store/runs.js";
-import type { Description } from "./describe.js";
 import type { Objective, Scale, SweepFile } from "./sweep-file.js";
 import { OBJECTIVES } from "./sweep-file.js";
 
@@ -93,21 +92,4 @@ export function expandGrid(plan: SweepPlan, runDirOf: (key: string) => string): 
     }
   }
   return runs;
-}
-
-/**
- * Env steps one run of the plan will take: --steps, else an override, else the preset at
- * the plan's scale from describe(). A user-defined benchmark takes the generic preset
- * (gym-mini's, which presets.py gives every set outside the paper) under its own preset.
- */
-export function stepsPerRun(plan: SweepPlan, desc: Description): number {
-  if (plan.steps !== null) return plan.steps;
-  if (typeof plan.overrides.total_steps === "number") return plan.overrides.total_steps;
-  const info = desc.benchmarks[plan.benchmarkDef ? "gym-mini" : plan.benchmark];
-  const preset = { ...(info?.presets[plan.scale] ?? {}) };
-  if (plan.benchmarkDef && plan.scale === "paper") {
-    Object.assign(preset, plan.benchmarkDef.preset as Record<string, unknown>);
-  }
-  const total = preset.total_steps ?? desc.hyperparameters.total_steps;
-  return typeof total === "number" ? total : 0;
 }
