@@ -220,3 +220,30 @@ def test_bad_user_sets_are_config_errors(definition, message):
 def test_unknown_benchmark_names_the_known_ones():
     with pytest.raises(ConfigError, match="unknown benchmark 'nope'.*gym-mini"):
         get_benchmark("nope")
+
+
+def test_the_example_user_env_keeps_its_hidden_variant_within_a_trial_and_draws_one_per_trial(monkeypatch):
+    """experiments/user-env/meta_bandit.py, the README's example of the meta-RL contract."""
+    import sys
+    from pathlib import Path
+
+    from amago2.envs.gym_sets import from_definition
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "experiments" / "user-env"))
+    sys.modules.pop("meta_bandit", None)
+    bench = from_definition("meta-bandit", {"tasks": [{"env_id": "meta_bandit:MetaBandit-v0", "kwargs": {"scale": 1000.0},
+                                                        "return_range": [0, 20000]}], "k": 2})
+    task = bench.train_tasks[0]
+    paying = set()
+    for seed in range(12):
+        env = task.make(seed)
+        env.reset(seed=seed)
+        arm = env.unwrapped.paying_arm
+        paying.add(arm)
+        for _ in range(3):  # unseeded resets: the trial's later episodes keep the variant
+            env.reset()
+            assert env.unwrapped.paying_arm == arm
+            _, reward, _, _, info = env.step(arm)
+            assert reward == 1000.0 and info["success"]
+    assert len(paying) > 1, "seeded resets draw new variants"
+    assert task.score(20000.0) == 1.0 and task.score(4000.0) == 0.2  # random play: one pull in five pays

@@ -76,7 +76,8 @@ def _check_env_id(env_id: str) -> str | None:
         try:
             importlib.import_module(module)
         except ImportError as e:
-            raise ConfigError(f"env_id '{env_id}': cannot import module '{module}' ({e})") from e
+            raise ConfigError(f"env_id '{env_id}': cannot import module '{module}' ({e}); it must be importable "
+                              "by this Python: install its package, or put its folder on PYTHONPATH") from e
         dists = importlib.metadata.packages_distributions().get(module.split(".")[0], [])
         dist = dists[0] if dists else None
     try:
