@@ -28,6 +28,7 @@ from amago2.nets.heads import (ActorHead, CriticEnsemble, CriticParams, categori
 from amago2.nets.linear import forget_frozen_weights
 from amago2.nets.timestep import TimestepEncoder
 from amago2.nets.transformer import KVCache, TrajectoryEncoder
+from amago2.task_metrics import task_metrics
 
 FLOAT_KEYS = ("prev_action", "prev_reward", "action", "reward", "done", "mask")
 
@@ -160,8 +161,10 @@ class Agent(nn.Module):
 
     def loss(self, batch: dict, noise: UpdateNoise) -> tuple[Tensor, dict]:
         """actor_loss + critic_loss_weight * critic_loss, and {metrics, y, mask, popart,
-        actor_loss, critic_loss, actor_steps, critic_steps} (the losses keep their graphs;
-        the *_steps are their terms per step (N,), of which they are the masked means). As in the reference, the TD targets are built with the PopArt state of the
+        actor_loss, critic_loss, actor_steps, critic_steps, state, q_replay, advantage} (the
+        losses keep their graphs; the *_steps are their terms per step (N,), of which they
+        are the masked means; state is the encoder output (N, D) the heads read; advantage
+        the Ind actor's (G, N), else None). As in the reference, the TD targets are built with the PopArt state of the
         last update, the state then moves towards them, and every loss term reads the moved
         state; `popart` is that state, for the learner to keep (the loss changes nothing)."""
         cfg = self.cfg
@@ -206,7 +209,8 @@ class Agent(nn.Module):
             metrics["actor/filter_frac"] = masked_mean((terms.advantage > 0).to(mask.dtype), mask)
         return total, {"metrics": metrics, "y": y, "mask": mask, "popart": popart,
                        "actor_loss": actor_loss, "critic_loss": critic_loss,
-                       "actor_steps": actor_steps, "critic_steps": critic_steps}
+                       "actor_steps": actor_steps, "critic_steps": critic_steps,
+                       "state": s_cur, "q_replay": terms.q_replay, "advantage": terms.__dict__.get("advantage")}
 
     def _td_target(self, target: CriticParams, popart: PopArt, subset: Tensor, s_next: Tensor, reward: Tensor,
                    done: Tensor, target_eps: Tensor | None) -> Tensor:
@@ -349,8 +353,9 @@ class Learner:
     """AdamW with linear warmup and grad-norm clipping, then PopArt, input norm and Polyak
     updates: everything that changes the agent's weights or statistics."""
 
-    def __init__(self, agent: Agent, cfg: TrainConfig):
-        self.agent, self.cfg = agent, cfg
+    def __init__(self, agent: Agent, cfg: TrainConfig, num_tasks: int = 1):
+        """num_tasks: the benchmark's training tasks, which batches' `task` entries index."""
+        self.agent, self.cfg, self.num_tasks = agent, cfg, num_tasks
         self.params = [p for name, p in agent.named_parameters() if not name.startswith("target_")]
         self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                            fused=True)  # one kernel per step on CPU and CUDA
@@ -362,11 +367,15 @@ class Learner:
     def update(self, batch: dict) -> dict[str, Tensor]:
         """One gradient step on a replay batch (docs/INTERFACES.md section 4). The agent is in
         training mode (dropout, power iteration) only inside the step, and left in evaluation
-        mode for the acting that comes between steps."""
+        mode for the acting that comes between steps. Every task_metrics_every_updates-th
+        update also returns "task/<quantity>" tensors (T,) (amago2.task_metrics)."""
         agent = self.agent
         agent.train()
         batch = agent.prepare_batch(batch)
         total, aux = agent.loss(batch, agent.sample_noise(batch))
+        every = self.cfg.task_metrics_every_updates
+        by_task = (task_metrics(aux, batch["task"], self.num_tasks)
+                   if every > 0 and self.updates % every == 0 and "task" in batch else {})
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         grad_norm = nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
@@ -383,6 +392,7 @@ class Learner:
         metrics = aux["metrics"]
         metrics["grad/norm"] = grad_norm.detach()
         metrics["lr"] = torch.tensor(self.scheduler.get_last_lr()[0])
+        metrics.update({f"task/{name}": value for name, value in by_task.items()})
         return metrics
 
     def _keep_popart(self, popart: PopArt) -> None:

@@ -47,7 +47,9 @@ def act_batch(agent, state, obs, prev_action: np.ndarray, prev_reward: np.ndarra
 class _Trajectory:
     """The steps of one actor since its trial (or its last chunk) began."""
 
-    def __init__(self, obs: dict[str, np.ndarray], time: int, prev_action: np.ndarray, prev_reward: float):
+    def __init__(self, task: int, obs: dict[str, np.ndarray], time: int, prev_action: np.ndarray,
+                 prev_reward: float):
+        self.task = task
         self.obs = [obs]
         self.time = [time]
         self.actions: list[np.ndarray] = []
@@ -63,7 +65,7 @@ class _Trajectory:
                    reward=np.asarray(self.rewards, dtype=np.float32),
                    done=np.asarray(self.dones, dtype=np.float32),
                    prev_action0=self.prev_action0.astype(np.float32),
-                   prev_reward0=np.float32(self.prev_reward0))
+                   prev_reward0=np.float32(self.prev_reward0), task=np.int32(self.task))
         return out
 
 
@@ -101,7 +103,7 @@ class Collector:
             self.prev_action[i] = 0.0
             self.prev_reward[i] = 0.0
             self.time[i] = 0
-            self.trajs[i] = _Trajectory(self.obs[i], 0, self.prev_action[i].copy(), 0.0)
+            self.trajs[i] = _Trajectory(self.envs[i].task_index, self.obs[i], 0, self.prev_action[i].copy(), 0.0)
         if self.state is None:
             self.state = self.agent.init_acting(self.n)
         else:
@@ -146,7 +148,7 @@ class Collector:
                 if terminated or (chunk > 0 and len(traj.actions) >= chunk):
                     self.replay.add(traj.arrays())
                     if not terminated:  # the next chunk starts where this one ended
-                        self.trajs[i] = _Trajectory(obs, int(self.time[i]) + 1, action_vec, reward)
+                        self.trajs[i] = _Trajectory(traj.task, obs, int(self.time[i]) + 1, action_vec, reward)
                 self.obs[i] = obs
                 self.prev_action[i] = action_vec
                 self.prev_reward[i] = reward

@@ -113,6 +113,10 @@ class TrainConfig:
     """Checkpoint every this many updates, and always on stop and at the end; 0 = only then."""
     log_every_updates: int = 50
     """A `metrics` event every this many updates (the default logging rate)."""
+    task_metrics_every_updates: int = 10
+    """Every this many updates, the update also measures per task of its batch the losses,
+    each task's share of their gradient, the value scale and the filter's pass rate
+    (amago2.task_metrics: two backward passes through the heads); 0 = never."""
 
 
 @dataclass(frozen=True)
@@ -197,7 +201,8 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"{key} must be positive; got {value}")
     non_negative = {"updates_per_epoch": t.updates_per_epoch, "eval_every_epochs": t.eval_every_epochs,
                     "ckpt_every_updates": t.ckpt_every_updates, "replay_chunk_steps": t.replay_chunk_steps,
-                    "replay_max_trajectories": t.replay_max_trajectories}
+                    "replay_max_trajectories": t.replay_max_trajectories,
+                    "task_metrics_every_updates": t.task_metrics_every_updates}
     for key, value in non_negative.items():
         if value < 0:
             raise ConfigError(f"{key} must be >= 0; got {value}")

@@ -10,6 +10,8 @@ A file of T transitions is a structured array of T+1 records, one per observatio
     prev_action   float32 (A,), a_{t-1} (one-hot if discrete); zeros at trial start
     prev_reward   float32, r_{t-1} after the task's reward multiplier; 0 at trial start
     prev_done     float32, 1 if step t-1 ended the trial (only the last record of a trial)
+    task          int32, the benchmark's index of the task that collected it (the same in
+                  every record): never shown to the agent, only for per-task metrics
 Everything is aligned on observations, so a window is one contiguous slice of records:
 sampling memory-maps the file and reads only the window's rows (one header parse per
 file; a `.npz` with a member per array measured ~4 ms per window, mostly header parsing).
@@ -78,7 +80,7 @@ class TrajectoryReplay:
     def add(self, traj: dict[str, np.ndarray]) -> Path:
         """Save one trajectory given as arrays over its T transitions:
         obs.<key> (T+1, ...), time (T+1,), action (T, A), reward (T,), done (T,),
-        prev_action0 (A,) and prev_reward0 () (what came before obs 0)."""
+        prev_action0 (A,) and prev_reward0 () (what came before obs 0), task ()."""
         steps = int(traj["action"].shape[0])
         assert steps >= 1 and traj["time"].shape[0] == steps + 1, "T actions need T+1 observations"
         records = to_records(traj)
@@ -109,7 +111,7 @@ class TrajectoryReplay:
                    for _ in range(batch_size)]
         obs_keys = [k for k in windows[0] if k.startswith("obs.")]
         batch = {name: torch.from_numpy(np.stack([w[name] for w in windows]))
-                 for name in ("prev_action", "prev_reward", "time", "action", "reward", "done", "mask")}
+                 for name in ("prev_action", "prev_reward", "time", "action", "reward", "done", "mask", "task")}
         batch["obs"] = {k[4:]: torch.from_numpy(np.stack([w[k] for w in windows])) for k in obs_keys}
         return batch
 
@@ -135,6 +137,7 @@ class TrajectoryReplay:
         mask = np.zeros((L, 1), dtype=np.float32)
         mask[:w] = 1.0
         out["mask"] = mask
+        out["task"] = np.int64(rows["task"][0])
         return out
 
 
@@ -145,7 +148,7 @@ def to_records(traj: dict[str, np.ndarray]) -> np.ndarray:
     A = traj["action"].shape[1]
     dtype = np.dtype([(k, traj[k].dtype, traj[k].shape[1:]) for k in obs_keys]
                      + [("time", np.int64), ("prev_action", np.float32, (A,)),
-                        ("prev_reward", np.float32), ("prev_done", np.float32)])
+                        ("prev_reward", np.float32), ("prev_done", np.float32), ("task", np.int32)])
     records = np.zeros(n, dtype=dtype)
     for k in obs_keys:
         records[k] = traj[k]
@@ -155,4 +158,5 @@ def to_records(traj: dict[str, np.ndarray]) -> np.ndarray:
     records["prev_reward"][0] = traj["prev_reward0"]
     records["prev_reward"][1:] = traj["reward"]
     records["prev_done"][1:] = traj["done"]
+    records["task"] = traj["task"]
     return records

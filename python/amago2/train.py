@@ -33,6 +33,7 @@ from amago2.config import ConfigError, RunConfig
 from amago2.envs.registry import get_benchmark, installed_version
 from amago2.envs.spaces import layout_for_tasks
 from amago2.replay import TrajectoryReplay
+from amago2.task_metrics import TaskMetricsWindow
 
 HEARTBEAT_S = 10.0
 
@@ -102,7 +103,7 @@ class Trainer:
         # Held-out tasks share the layout so the trained network can be evaluated on them.
         self.layout = layout_for_tasks([*b.train_tasks, *b.eval_tasks], seed=cfg.seed)
         self.agent = Agent(cfg.agent, self.layout.observation_space, self.layout.action_space).to(self.device)
-        self.learner = Learner(self.agent, t)
+        self.learner = Learner(self.agent, t, num_tasks=len(b.train_tasks))
         self.replay = TrajectoryReplay(self.run_dir / "replay", cfg.agent.max_seq_len,
                                        t.replay_max_steps, t.replay_max_trajectories)
         self.replay_rng = np.random.default_rng(cfg.seed + 1)
@@ -188,11 +189,15 @@ class Trainer:
             c.epoch_updates = t.updates_per_epoch
             return
         window: dict[str, torch.Tensor] = {}
+        by_task = TaskMetricsWindow([spec.name for _, spec in self.train_tasks])
         window_n, window_s = 0, 0.0
         while c.epoch_updates < t.updates_per_epoch and not self.journal.stop_requested:
             start = clock.monotonic()
             batch = self.replay.sample(t.batch_size, self.replay_rng)  # the learner moves it
             metrics = self.learner.update(batch)
+            measured = {name[len("task/"):]: metrics.pop(name) for name in list(metrics) if name.startswith("task/")}
+            if measured:
+                by_task.add(measured)
             for name, value in metrics.items():  # summed on device: no sync per update
                 value = torch.as_tensor(value, dtype=torch.float32).detach()
                 window[name] = window[name] + value if name in window else value
@@ -203,6 +208,7 @@ class Trainer:
             if c.updates % t.log_every_updates == 0:
                 flat = {name: float(v.item()) / window_n for name, v in window.items()}
                 flat.update({"perf/updates_per_s": window_n / max(window_s, 1e-9), "perf/learner_s": window_s})
+                flat.update(by_task.flush())
                 self.event("metrics", metrics=flat)
                 window, window_n, window_s = {}, 0, 0.0
             if t.ckpt_every_updates > 0 and c.updates % t.ckpt_every_updates == 0:

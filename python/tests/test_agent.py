@@ -285,3 +285,35 @@ def test_acting_linear_layouts_compute_f_linear(dtype):
             assert torch.allclose(layer(x), expected, rtol=1e-5, atol=1e-5)
         copied = copy.deepcopy(layer)  # the cached forms are not copied, only rebuilt
         assert torch.allclose(copied(x), expected, rtol=1e-5, atol=1e-5)
+
+
+@BOTH
+def test_task_metrics_split_the_gradient_at_the_encoder_output_exactly_by_task(discrete):
+    """Per task of a batch (amago2.task_metrics): the rows of the gradient at the encoder
+    output hold each task's own gradient, so the shares are those of per-task backward
+    passes; under dep/dep the 1000x task takes nearly all of the critic's, under ind/ind
+    the two tasks share it."""
+    from amago2.task_metrics import task_metrics
+
+    task = torch.tensor([0] * 4 + [1] * 4)
+    shares = {}
+    for pair in (("ind", "ind"), ("dep", "dep")):
+        agent = make_agent(*pair, discrete).train(False)
+        batch = agent.prepare_batch(_two_task_batch(agent, 1000.0))
+        _, aux = agent.loss(batch, agent.sample_noise(batch))
+        measured = task_metrics(aux, task, num_tasks=3)  # task 2 is not in the batch
+        assert torch.equal(measured["step_share"], torch.tensor([0.5, 0.5, 0.0]))
+        steps = aux["critic_steps"].view(8, -1)
+        by_hand = []
+        for rows in (slice(0, 4), slice(4, 8)):  # each task's own loss, differentiated alone
+            own = steps[rows].sum() / aux["mask"].sum()
+            grad, = torch.autograd.grad(own, aux["state"], retain_graph=True)
+            by_hand.append(grad.norm())
+        by_hand = torch.stack(by_hand)
+        assert torch.allclose(measured["critic_grad_share"][:2], by_hand / by_hand.sum(), rtol=1e-4)
+        assert measured["critic_grad_share"][2] == 0 and torch.isclose(measured["actor_grad_share"].sum(), torch.tensor(1.0))
+        assert torch.allclose(measured["critic_loss"][:2], steps.mean(1).view(2, 4).mean(1), rtol=1e-5)
+        assert ("filter_pass" in measured) == (pair[0] == "ind")
+        shares[pair] = float(measured["critic_grad_share"][1])
+    assert shares[("dep", "dep")] > 0.95, shares
+    assert 0.2 < shares[("ind", "ind")] < 0.8, shares

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from amago2 import bridge
+import bandit_env
 from loop_fixtures import bandit_request, never_stop, read_events
 
 torch.set_num_threads(1)  # tiny models on a shared 2-core machine: threads only contend
@@ -37,6 +38,11 @@ def test_events_reach_the_journal_before_emit(tmp_path):
     assert {"python", "torch", "cuda", "numpy", "gymnasium"} <= set(started["versions"])
     assert started["versions"]["torch"] == torch.__version__
     assert all(isinstance(e["t"], float) and e["step"] >= 0 and e["update"] >= 0 for e in seen)
+    # The per-task measurements reach the journal under the task's name; one task has it all.
+    task = f"task/bandit_env:{bandit_env.ENV_ID}"
+    measured = [e["metrics"] for e in seen if e["type"] == "metrics" and f"{task}/critic_grad_share" in e["metrics"]]
+    assert measured and all(m[f"{task}/critic_grad_share"] == 1.0 and m[f"{task}/step_share"] == 1.0 for m in measured)
+    assert {f"{task}/{q}" for q in ("critic_loss", "actor_loss", "actor_grad_share", "value_scale", "filter_pass")} <= set(measured[0])
     assert seen[-1]["summary"] == summary
 
 

@@ -11,7 +11,7 @@ from amago2.replay import TrajectoryReplay
 torch.set_num_threads(1)  # tiny models on a shared 2-core machine: threads only contend
 
 
-def make_traj(T: int, start_time: int = 0, A: int = 3, done: bool = True) -> dict[str, np.ndarray]:
+def make_traj(T: int, start_time: int = 0, A: int = 3, done: bool = True, task: int = 0) -> dict[str, np.ndarray]:
     """A trajectory whose every entry encodes its time index, so windows can be checked."""
     time = np.arange(start_time, start_time + T + 1)
     action = np.zeros((T, A), dtype=np.float32)
@@ -19,7 +19,7 @@ def make_traj(T: int, start_time: int = 0, A: int = 3, done: bool = True) -> dic
     return {"obs.vec": np.stack([time, -time], axis=1).astype(np.float32),
             "time": time, "action": action, "reward": time[:-1].astype(np.float32) + 0.5,
             "done": np.eye(T, dtype=np.float32)[-1] * float(done),
-            "prev_action0": np.full(A, 9.0, dtype=np.float32), "prev_reward0": np.float32(-7)}
+            "prev_action0": np.full(A, 9.0, dtype=np.float32), "prev_reward0": np.float32(-7), "task": np.int32(task)}
 
 
 def test_short_trajectory_is_padded_and_masked(tmp_path):
@@ -52,11 +52,12 @@ def test_long_trajectory_windows_are_contiguous_and_full(tmp_path):
 
 def test_files_are_sampled_uniformly_whatever_their_length(tmp_path):
     replay = TrajectoryReplay(tmp_path, max_seq_len=4, max_steps=1000)
-    replay.add(make_traj(2, start_time=0))
-    replay.add(make_traj(40, start_time=1000))
+    replay.add(make_traj(2, start_time=0, task=3))
+    replay.add(make_traj(40, start_time=1000, task=1))
     b = replay.sample(1000, np.random.default_rng(2))
     long_share = (b["time"][:, 0] >= 1000).float().mean().item()
     assert 0.44 < long_share < 0.56
+    assert torch.equal(b["task"], torch.where(b["time"][:, 0] >= 1000, 1, 3))  # each window knows its task
 
 
 def test_fifo_trim_by_steps_and_by_count(tmp_path):
