@@ -78,6 +78,8 @@ export interface SyntheticSpec {
   /** Status per run (default succeeded); a running run's journal stops at `stopAt` steps. */
   status?(actor: string, critic: string, seed: number): { status: string; stopAt?: number };
   overrides?(actor: string, critic: string): Record<string, unknown>;
+  /** The learner's per-task measurements ({quantity: value}) logged at each evaluation step. */
+  taskMetrics?(actor: string, critic: string, seed: number, step: number, task: string): Record<string, number>;
 }
 
 /** A 2 x 2 sweep whose journals follow docs/INTERFACES.md section 2 exactly. */
@@ -102,6 +104,11 @@ export function syntheticSweep(spec: SyntheticSpec): FixtureSweep {
             const v = spec.value(actor, critic, seed, step, task);
             return [task, { trials: 2, return: v.return, success: v.success, score: v.score ?? null }];
           }));
+          if (spec.taskMetrics) {
+            const metrics = Object.fromEntries(spec.tasks.flatMap((task) =>
+              Object.entries(spec.taskMetrics!(actor, critic, seed, step, task)).map(([q, v]) => [`task/${task}/${q}`, v])));
+            push("metrics", step, { metrics });
+          }
           push("eval", step, { split: "train", tasks });
         }
         if (status !== "running") {

@@ -8,7 +8,7 @@ import type { SweepRecord } from "../src/report/model.js";
 import { renderTable } from "../src/report/render.js";
 import { buildTable, type Estimate, type TableModel, type TableOptions } from "../src/report/table.js";
 import { iqm } from "../src/report/stats.js";
-import { aggregatePanel, profilePanel } from "../src/report/curves.js";
+import { aggregatePanel, profilePanel, taskQuantityPanels } from "../src/report/curves.js";
 import { headlineMetrics } from "../src/report/model.js";
 import { tempDir } from "./helpers.js";
 import { buildStore, syntheticSweep, type FixtureSweep, type SyntheticSpec } from "./report-fixture.js";
@@ -291,6 +291,30 @@ test("LaTeX: balanced environments, booktabs rules, as many cells per row as col
   assert.equal((braces.match(/\{/g) ?? []).length, (braces.match(/\}/g) ?? []).length);
   assert.doesNotMatch(tex.replace(/\\_/g, ""), /_/);
   assert.match(tex, /\$\^\\dagger\$/); // the partial mark survives as LaTeX
+});
+
+test("per-task measurements: a panel per cell, a line per task, the mean over seeds with their range", () => {
+  const spec: SyntheticSpec = {
+    ...metaWorldLike, name: "shares", seeds: 2, tasks: ["big/task", "small"],
+    // Under dep critics the large-return task takes the gradient; the seed shifts it a little.
+    taskMetrics: (_actor, critic, seed, _step, task) => {
+      const big = critic === "dep" ? 0.9 + 0.02 * seed : 0.5;
+      return { critic_grad_share: task === "big/task" ? big : 1 - big, value_scale: task === "big/task" ? 1000 : 1 };
+    },
+  };
+  const sweep = collect([syntheticSweep(spec)])[0];
+  const panels = taskQuantityPanels(sweep, "critic_grad_share");
+  assert.deepEqual(panels.map((p) => p.title.split(":")[0]), ["dep/dep", "dep/ind", "ind/dep", "ind/ind"]);
+  const depdep = panels[0];
+  assert.deepEqual(depdep.curves.map((c) => c.label), ["big/task", "small"]);  // a '/' in a task name survives
+  const point = depdep.curves[0].points[0];
+  assert.deepEqual([point.step, point.runs], [STEPS[0], 2]);
+  near(point.value, 0.91);
+  near(point.lo, 0.9);
+  near(point.hi, 0.92);
+  near(panels[1].curves[0].points[0].value, 0.5);
+  near(taskQuantityPanels(sweep, "value_scale")[0].curves[0].points[0].value, 3);  // drawn as log10
+  assert.deepEqual(taskQuantityPanels(collect([syntheticSweep(metaWorldLike)])[0], "critic_grad_share"), []);
 });
 
 test("curves: one point per evaluation step; profile from 1 at tau = 0 down to 0 at tau = 1", () => {

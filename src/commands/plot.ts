@@ -1,13 +1,17 @@
 // `amago2 plot <sweep...> --out DIR`: learning curves (IQM over runs x tasks with bootstrap
 // bands, one line per cell) per headline metric and the headline metric's performance
 // profile of final scores, as SVG and PNG; --per-task adds small multiples, one panel per task.
+// The learner's per-task measurements (each task's share of the gradient, value scale,
+// filter pass rate) come as one figure each, a panel per cell, a line per task.
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { amagoHome } from "../store/db.js";
 import { UserError } from "../ui/errors.js";
 import type { ExitCode } from "./exit-codes.js";
-import { aggregatePanel, DEFAULT_CURVE_REPS, perTaskPanels, profilePanel, type CurveOptions } from "../report/curves.js";
+import {
+  aggregatePanel, DEFAULT_CURVE_REPS, perTaskPanels, profilePanel, TASK_QUANTITIES, taskQuantityPanels, type CurveOptions,
+} from "../report/curves.js";
 import { headlineMetrics, type SweepRecord } from "../report/model.js";
 import { parseBootstrap, parseSweepNames, readSweeps, type BootstrapFlags } from "../report/options.js";
 import { svgToPng } from "../report/png.js";
@@ -28,6 +32,8 @@ export interface PlotOptions {
 
 /** Small multiples per row. */
 const PER_TASK_COLUMNS = 4;
+/** Panels per row of the per-task measurements: one panel per cell, the 2x2 as a square. */
+const CELL_COLUMNS = 2;
 
 export function parsePlotOptions(sweeps: readonly string[], raw: RawPlotOptions,
   env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): PlotOptions {
@@ -65,6 +71,10 @@ export function plotFigures(sweeps: SweepRecord[], perTask: boolean, curves: Cur
     if (metrics.length) {
       const profile = profilePanel(sweep, metrics[0], { atSteps: null }, curves);
       if (profile.curves.length) figures.push([fileStem(sweep.name, metrics[0].id, "-profile"), renderPanelsSvg([profile])]);
+    }
+    for (const quantity of Object.keys(TASK_QUANTITIES)) {
+      const panels = taskQuantityPanels(sweep, quantity);
+      if (panels.length) figures.push([fileStem(sweep.name, `task-${quantity}`, ""), renderPanelsSvg(panels, CELL_COLUMNS)]);
     }
   }
   return figures;

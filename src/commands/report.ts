@@ -7,7 +7,9 @@ import { toolVersion } from "../plan/package.js";
 import { amagoHome } from "../store/db.js";
 import { UserError } from "../ui/errors.js";
 import type { ExitCode } from "./exit-codes.js";
-import { aggregatePanel, DEFAULT_CURVE_REPS, perTaskPanels, profilePanel } from "../report/curves.js";
+import {
+  aggregatePanel, DEFAULT_CURVE_REPS, perTaskPanels, profilePanel, TASK_QUANTITIES, taskQuantityPanels,
+} from "../report/curves.js";
 import { renderReportHtml } from "../report/html.js";
 import { cellsOf, headlineMetrics } from "../report/model.js";
 import { parseBootstrap, parseSweepNames, readSweeps, type BootstrapFlags } from "../report/options.js";
@@ -58,6 +60,14 @@ export async function runReport(opts: ReportOptions): Promise<ExitCode> {
       panels: [profilePanel(sweep, metrics[0], { atSteps: null }, curves)], columns: 1, open: true });
     figures.push({ title: `${metrics[0].short} per task: mean over runs, 95% bootstrap band`,
       panels: perTaskPanels(sweep, metrics[0], curves), columns: PER_TASK_COLUMNS, open: false });
+  }
+  // The paper's argument, as the learner measured it: which tasks the gradient serves.
+  for (const [quantity, shown] of Object.entries(TASK_QUANTITIES)) {
+    const panels = taskQuantityPanels(sweep, quantity);
+    if (panels.length) {
+      figures.push({ title: `${shown.title}, as the learner measured it: mean over runs, band from their minimum to maximum`,
+        panels, columns: 2, open: quantity === "critic_grad_share" });
+    }
   }
   const html = renderReportHtml({
     sweep,

@@ -4,7 +4,7 @@
 import type { Store } from "../store/db.js";
 import { getSweep, listSweeps, overviewOf, runsOfSweep, type RunRow } from "../store/runs.js";
 import { UserError } from "../ui/errors.js";
-import type { EvalRecord, RunRecord, Split, SweepRecord, TaskEval } from "./model.js";
+import type { EvalRecord, RunRecord, Split, SweepRecord, TaskEval, TaskMetricPoint } from "./model.js";
 
 interface EvalRow {
   seq: number;
@@ -44,6 +44,16 @@ function evalsOf(db: Store, key: string): EvalRecord[] {
   return [...records.values()];
 }
 
+/** The learner's per-task measurements: metrics named "task/<task>/<quantity>" (the task's name may hold '/'). */
+function taskMetricsOf(db: Store, key: string): TaskMetricPoint[] {
+  const rows = db.prepare(`SELECT step, name, value FROM metrics
+    WHERE run_key = ? AND name LIKE 'task/%' AND value IS NOT NULL ORDER BY step, name`).all(key) as { step: number; name: string; value: number }[];
+  return rows.map((row) => {
+    const cut = row.name.lastIndexOf("/");
+    return { step: row.step, task: row.name.slice("task/".length, cut), quantity: row.name.slice(cut + 1), value: row.value };
+  });
+}
+
 /** The request's settings that can differ between cells of a sweep, besides actor, critic and seed. */
 function settingsOf(request: Record<string, unknown>): Record<string, string> {
   const settings: Record<string, string> = {};
@@ -70,6 +80,7 @@ function runRecord(db: Store, row: RunRow, settings: Record<string, string>, axe
     versions: parseJson(row.versions),
     error: row.error_type ? `${row.error_type}: ${row.error_message ?? ""}` : null,
     evals: evalsOf(db, row.key),
+    taskMetrics: taskMetricsOf(db, row.key),
   };
 }
 

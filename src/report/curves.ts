@@ -127,3 +127,43 @@ export function profilePanel(sweep: SweepRecord, metric: Metric, point: ScorePoi
     })),
   };
 }
+
+// ---------------------------------------------------------------- the learner's per-task measurements
+
+/** The per-task quantities drawn, with how each is shown (python/amago2/task_metrics.py defines them). */
+export const TASK_QUANTITIES: Record<string, { title: string; yLabel: string; show: (v: number) => number }> = {
+  critic_grad_share: { title: "each task's share of the critic's gradient", yLabel: "share of the gradient", show: (v) => v },
+  actor_grad_share: { title: "each task's share of the actor's gradient", yLabel: "share of the gradient", show: (v) => v },
+  step_share: { title: "each task's share of the batch's steps", yLabel: "share of the steps", show: (v) => v },
+  filter_pass: { title: "the Ind actor's filter pass rate per task", yLabel: "fraction of A > 0", show: (v) => v },
+  value_scale: { title: "the value scale per task", yLabel: "log10 mean |Q(h, a)|", show: (v) => Math.log10(Math.max(v, 1e-12)) },
+};
+
+/**
+ * One panel per cell that measured `quantity`, one curve per task: at each logged step the
+ * mean over the cell's runs, the band their minimum and maximum.
+ */
+export function taskQuantityPanels(sweep: SweepRecord, quantity: string): Panel[] {
+  const shown = TASK_QUANTITIES[quantity];
+  const panels: Panel[] = [];
+  for (const cell of cellsOf(sweep)) {
+    const byTask = new Map<string, Map<number, number[]>>();
+    for (const run of cell.runs) {
+      for (const p of run.taskMetrics) {
+        if (p.quantity !== quantity) continue;
+        const steps = byTask.get(p.task) ?? new Map<number, number[]>();
+        byTask.set(p.task, steps);
+        steps.set(p.step, [...(steps.get(p.step) ?? []), shown.show(p.value)]);
+      }
+    }
+    if (byTask.size === 0) continue;
+    const curves: Curve[] = [...byTask.keys()].sort().map((task) => ({
+      label: task,
+      points: [...byTask.get(task)!.entries()].sort(([a], [b]) => a - b).map(([step, values]) => ({
+        step, value: values.reduce((s, v) => s + v, 0) / values.length, lo: Math.min(...values), hi: Math.max(...values), runs: values.length,
+      })),
+    }));
+    panels.push({ title: `${cell.label}: ${shown.title}`, xLabel: "env steps", yLabel: shown.yLabel, curves });
+  }
+  return panels;
+}

@@ -21,6 +21,18 @@ export interface EvalRecord {
   tasks: Map<string, TaskEval>;
 }
 
+/**
+ * One per-task measurement of the learner (python/amago2/task_metrics.py), from a metrics
+ * event's "task/<task>/<quantity>" entry: each task's share of the gradient, its losses,
+ * value scale and filter pass rate, averaged over the updates since the previous event.
+ */
+export interface TaskMetricPoint {
+  step: number;
+  task: string;
+  quantity: string;
+  value: number;
+}
+
 export interface RunRecord extends RunOverview {
   command: string;
   /** Swept settings besides actor, critic and seed (e.g. `lr`), as display strings. */
@@ -30,6 +42,7 @@ export interface RunRecord extends RunOverview {
   versions: unknown;
   error: string | null;
   evals: EvalRecord[];
+  taskMetrics: TaskMetricPoint[];
 }
 
 export interface SweepRecord {
