@@ -5,8 +5,10 @@ serves them all through the agent's KV cache, one cache position per actor. On 2
 subprocess vector envs gave no speedup (shared/BENCHMARKS.md), and a single process keeps
 the RNG streams, and so resume, deterministic.
 
-Exploration: epsilon(step) anneals linearly from explore_start to explore_end over
-explore_anneal_steps env steps (all actors) and is multiplied by a uniform draw per actor,
+Exploration: epsilon anneals linearly from explore_start to explore_end over
+explore_anneal_steps steps of each actor (the reference's schedule counts each actor's own
+steps, so P actors anneal over P x explore_anneal_steps env steps in all) and is
+multiplied by a uniform draw per actor,
 redrawn at each trial start, so some actors explore a lot and some barely. Discrete: with
 probability epsilon a uniformly random action. Continuous: Gaussian noise of std epsilon,
 clipped to [-1, 1].
@@ -88,9 +90,10 @@ class Collector:
         self.trajs: list[_Trajectory | None] = [None] * num_actors
         self.episode_returns: list[float] = []  # finished inner episodes since last drained
 
-    def epsilon(self, env_steps: int) -> float:
+    def epsilon(self, actor_steps: int) -> float:
+        """Epsilon after each actor has taken `actor_steps` steps."""
         c = self.cfg
-        frac = min(1.0, env_steps / max(1, c.explore_anneal_steps))
+        frac = min(1.0, actor_steps / max(1, c.explore_anneal_steps))
         return c.explore_start + (c.explore_end - c.explore_start) * frac
 
     def _reset_finished(self) -> None:
@@ -133,7 +136,7 @@ class Collector:
             self._reset_finished()
             actions = act_batch(self.agent, self.state, self.obs, self.prev_action, self.prev_reward,
                                 self.time, self.device)
-            actions = self._explore(actions, self.epsilon(env_steps + taken) * self.noise_scale)
+            actions = self._explore(actions, self.epsilon((env_steps + taken) // self.n) * self.noise_scale)
             for i, env in enumerate(self.envs):
                 obs, reward, terminated, _, info = env.step(actions[i])
                 action_vec = self.layout.action_vector(actions[i])

@@ -106,6 +106,8 @@ class TrainConfig:
     explore_start: float = 1.0
     explore_end: float = 0.05
     explore_anneal_steps: int = 1_000_000
+    """Steps of each actor (not all actors together, as in the reference) over which
+    exploration anneals from explore_start to explore_end."""
     eval_every_epochs: int = 5
     """Evaluate after every this many epochs, and always after the last; 0 = after the last only."""
     eval_trials_per_task: int = 1

@@ -61,7 +61,7 @@ SMALL = dict(total_steps=10_000_000, parallel_actors=16)
 TINY = dict(d_model=64, d_ff=128, n_layers=2, n_heads=4, tstep_hidden=128, tstep_dim=64,
             head_hidden=64, batch_size=8, warmup_updates=50, total_steps=3_000,
             parallel_actors=4, steps_per_epoch=100, updates_per_epoch=20,
-            replay_max_steps=200_000, replay_max_trajectories=0, explore_anneal_steps=2_000,
+            replay_max_steps=200_000, replay_max_trajectories=0, explore_anneal_steps=500,
             eval_every_epochs=4, ckpt_every_updates=50, log_every_updates=10)
 TINY_MAX_SEQ_LEN = 64
 

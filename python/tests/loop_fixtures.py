@@ -19,7 +19,7 @@ def bandit_request(run_dir: Path, *, steps: int, actor: str = "ind", critic: str
                    **overrides: Any) -> dict[str, Any]:
     """A tiny run on the two-armed bandit trial (a user-registered Gymnasium env)."""
     ov = dict(TINY_NET, batch_size=8, warmup_updates=10, parallel_actors=2, steps_per_epoch=BANDIT_K,
-              updates_per_epoch=4, explore_anneal_steps=500, eval_every_epochs=2, eval_trials_per_task=2,
+              updates_per_epoch=4, explore_anneal_steps=250, eval_every_epochs=2, eval_trials_per_task=2,
               ckpt_every_updates=1000, log_every_updates=4)
     ov.update(overrides)
     return {"run_dir": str(run_dir), "benchmark": "bandit", "actor": actor, "critic": critic, "seed": seed,

@@ -42,7 +42,7 @@ def test_ind_ind_learns_the_bandit_in_context(tmp_path):
     """After the first pull of a trial, an adapted agent knows the paying arm (random: 0.5)."""
     request = bandit_request(tmp_path, steps=8 * 12 * 15, parallel_actors=8, steps_per_epoch=12,
                              updates_per_epoch=20, batch_size=16, lr=1e-3, warmup_updates=20,
-                             explore_anneal_steps=3000, eval_every_epochs=0, eval_trials_per_task=50,
+                             explore_anneal_steps=375, eval_every_epochs=0, eval_trials_per_task=50,
                              log_every_updates=50)
     summary = train(request)
     assert summary["status"] == "succeeded" and summary["updates"] == 15 * 20
