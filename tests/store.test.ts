@@ -7,7 +7,7 @@ import { test } from "node:test";
 import { dbPath, openStore, openStoreReadOnly, preflightHome } from "../src/store/db.js";
 import { parseEvent, parseJsonLine } from "../src/store/events.js";
 import { ingestJournal, ingestLines } from "../src/store/ingest.js";
-import { SCHEMA_VERSION } from "../src/store/migrations.js";
+import { MIGRATIONS, SCHEMA_VERSION, migrate } from "../src/store/migrations.js";
 import { renderSchemaDoc } from "../src/store/schema-doc.js";
 import { getRun, upsertSweep, type PlannedRun } from "../src/store/runs.js";
 import { UserError } from "../src/ui/errors.js";
@@ -45,6 +45,40 @@ test("a blank DB migrates to exactly these tables and columns", () => {
     const again = openStore(dir);
     assert.equal((again.prepare("SELECT COUNT(*) AS n FROM _migrations").get() as { n: number }).n, SCHEMA_VERSION);
     again.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test("a version 1 store (before the cpu scale) upgrades with every row and reference kept", () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const v1 = new Database(dbPath(dir));
+    v1.pragma("foreign_keys = ON");
+    migrate(v1, "0.1.0", MIGRATIONS.slice(0, 1));
+    v1.exec(`INSERT INTO sweeps VALUES ('s', 'gym-mini', 'tiny', 'f.yaml', 'amago2 sweep', 1, 1);
+      INSERT INTO runs (key, benchmark, actor, critic, seed, scale, status, run_dir, request, command, created_at)
+        VALUES ('k', 'gym-mini', 'ind', 'ind', 0, 'tiny', 'succeeded', '/d', '{}', 'amago2 sweep', 1);
+      INSERT INTO sweep_runs VALUES ('s', 'k');
+      INSERT INTO events VALUES ('k', 0, 1.0, 'heartbeat', 0, 0, '{}');
+      INSERT INTO metrics VALUES ('k', 1, 10, 1, 'losses/critic', 0.5, NULL);`);
+    assert.throws(() => v1.exec("UPDATE runs SET scale = 'cpu'"), /CHECK constraint failed/);
+    v1.close();
+
+    const db = openStore(dir);
+    assert.equal((db.prepare("SELECT schema_version FROM meta").get() as { schema_version: number }).schema_version, SCHEMA_VERSION);
+    for (const [table, n] of [["sweeps", 1], ["runs", 1], ["sweep_runs", 1], ["events", 1], ["metrics", 1]] as const) {
+      assert.equal((db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n, n, table);
+    }
+    assert.equal((getRun(db, "k") as { status: string }).status, "succeeded");
+    db.exec("UPDATE runs SET scale = 'cpu'; UPDATE sweeps SET scale = 'cpu'");
+    assert.throws(() => db.exec("UPDATE runs SET scale = 'huge'"), /CHECK constraint failed/);
+    assert.ok(db.prepare("SELECT name FROM sqlite_master WHERE name = 'runs_by_status'").get(), "the index came back");
+    assert.equal(db.pragma("foreign_keys", { simple: true }), 1);
+    db.exec("DELETE FROM runs WHERE key = 'k'");  // the references still cascade
+    assert.equal((db.prepare("SELECT COUNT(*) AS n FROM metrics").get() as { n: number }).n, 0);
+    assert.equal((db.prepare("SELECT COUNT(*) AS n FROM sweep_runs").get() as { n: number }).n, 0);
+    db.close();
   } finally {
     cleanup();
   }

@@ -5,7 +5,32 @@ import type Database from "better-sqlite3";
 
 export interface Migration {
   name: string;
-  up: string;
+  /** SQL to run, or a function for a change that reads the schema it changes. */
+  up: string | ((db: Database.Database) => void);
+  /**
+   * Rebuilds tables that others reference: foreign-key enforcement is off while it runs
+   * (it cannot be switched inside a transaction, and with it on, dropping the old table
+   * would cascade into every row that refers to it), and the keys are checked before commit.
+   */
+  rebuildsReferencedTables?: boolean;
+}
+
+/**
+ * Rebuild `table` with `edit` applied to its CREATE statement (SQLite cannot alter a CHECK
+ * constraint in place): create the edited copy, move the rows over, drop the old one, give
+ * the copy its name, and recreate the table's indexes. The column order is unchanged.
+ */
+function rebuildTable(db: Database.Database, table: string, edit: (sql: string) => string): void {
+  const sql = (db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) as { sql: string }).sql;
+  const indexes = (db.prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL")
+    .all(table) as { sql: string }[]).map((r) => r.sql);
+  const edited = edit(sql);
+  if (edited === sql) throw new Error(`migration: the edit changed nothing in table ${table}`);
+  db.exec(edited.replace(`CREATE TABLE ${table} (`, `CREATE TABLE ${table}_rebuilt (`));
+  db.exec(`INSERT INTO ${table}_rebuilt SELECT * FROM ${table}`);
+  db.exec(`DROP TABLE ${table}`);
+  db.exec(`ALTER TABLE ${table}_rebuilt RENAME TO ${table}`);
+  for (const index of indexes) db.exec(index);
 }
 
 const RUN_STATUSES = "'planned', 'queued', 'running', 'succeeded', 'failed', 'crashed', 'cancelled', 'interrupted'";
@@ -130,25 +155,46 @@ CREATE TABLE evals (
 CREATE INDEX evals_by_run ON evals (run_key, split, step);
 `,
   },
+  {
+    // The `cpu` scale (python/amago2/presets.py): sweeps and runs may record it.
+    name: "m002_cpu_scale",
+    rebuildsReferencedTables: true,
+    up: (db) => {
+      const widen = (sql: string) => sql.replace("CHECK (scale IN ('tiny', 'small', 'paper'))",
+        "CHECK (scale IN ('tiny', 'cpu', 'small', 'paper'))");
+      rebuildTable(db, "sweeps", widen);
+      rebuildTable(db, "runs", widen);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** Apply every migration the DB lacks, each in its own transaction. */
-export function migrate(db: Database.Database, toolVersion: string): void {
+/** Apply every migration the DB lacks, each in its own transaction (`migrations`: tests build older stores). */
+export function migrate(db: Database.Database, toolVersion: string, migrations: readonly Migration[] = MIGRATIONS): void {
   db.exec(`CREATE TABLE IF NOT EXISTS _migrations (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, applied_at REAL NOT NULL)`);
-  const applied = new Set(
-    (db.prepare("SELECT name FROM _migrations").all() as { name: string }[]).map((r) => r.name),
-  );
+  const isApplied = db.prepare("SELECT 1 FROM _migrations WHERE name = ?");
   const now = Date.now() / 1000;
-  MIGRATIONS.forEach((migration, index) => {
-    if (applied.has(migration.name)) return;
-    db.transaction(() => {
-      db.exec(migration.up);
-      db.prepare("INSERT INTO _migrations (id, name, applied_at) VALUES (?, ?, ?)").run(
-        index + 1, migration.name, now);
-    })();
+  migrations.forEach((migration, index) => {
+    if (isApplied.get(migration.name)) return;
+    if (migration.rebuildsReferencedTables) db.pragma("foreign_keys = OFF");
+    try {
+      // IMMEDIATE takes the write lock first, so a second amago2 opening the same fresh
+      // store waits here and then finds the migration applied, instead of applying it twice.
+      db.transaction(() => {
+        if (isApplied.get(migration.name)) return;
+        if (typeof migration.up === "string") db.exec(migration.up);
+        else migration.up(db);
+        if (migration.rebuildsReferencedTables && (db.pragma("foreign_key_check") as unknown[]).length > 0) {
+          throw new Error(`migration ${migration.name} would leave rows that refer to nothing`);
+        }
+        db.prepare("INSERT INTO _migrations (id, name, applied_at) VALUES (?, ?, ?)").run(
+          index + 1, migration.name, now);
+      }).immediate();
+    } finally {
+      if (migration.rebuildsReferencedTables) db.pragma("foreign_keys = ON");
+    }
   });
   db.prepare(
     `INSERT INTO meta (id, app, schema_version, tool_version, created_at, updated_at)
@@ -156,5 +202,5 @@ export function migrate(db: Database.Database, toolVersion: string): void {
      ON CONFLICT (id) DO UPDATE SET schema_version = excluded.schema_version,
        tool_version = excluded.tool_version, updated_at = excluded.updated_at
      WHERE meta.schema_version <> excluded.schema_version OR meta.tool_version <> excluded.tool_version`,
-  ).run(SCHEMA_VERSION, toolVersion, now, now);
+  ).run(migrations.length, toolVersion, now, now);
 }
