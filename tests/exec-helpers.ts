@@ -73,6 +73,7 @@ export async function runExecutor(
   try {
     let exec!: LocalExecution;
     exec = startLocal(specs, { parallel: opts.parallel, gpus: null, runsPerGpu: 1, python: VENV_PYTHON }, {
+      claim: () => true,
       onStart: (key, info) => Object.assign(record(key), { workerPid: info.pid, device: info.device }),
       onEvent: (key, line) => {
         const event = JSON.parse(line) as Event;

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import type { RunRequest } from "../src/exec/types.js";
 import { openStore } from "../src/store/db.js";
 import { ingestLines } from "../src/store/ingest.js";
-import { markAttemptStarting, markEnded, upsertSweep, type RunCell, type RunEnd } from "../src/store/runs.js";
+import { claimRun, markEnded, upsertSweep, type RunCell, type RunEnd } from "../src/store/runs.js";
 
 export interface FixtureRun extends RunCell {
   request: RunRequest;
@@ -35,7 +35,7 @@ export function buildStore(home: string, sweeps: FixtureSweep[]): void {
       })));
       for (const run of runs) {
         if (run.status === "planned") continue;
-        markAttemptStarting(db, run.key, process.pid, sweep.command);
+        claimRun(db, run.key, { pid: process.pid, host: "fixture" }, sweep.command, 0, () => true);
         const result = ingestLines(db, run.key, run.events);
         if (result.invalid.length) throw new Error(`fixture ${run.key}: ${result.invalid[0].reason}`);
         if (run.status !== "running") markEnded(db, run.key, { status: run.status as RunEnd["status"] });

@@ -27,7 +27,7 @@ test("a blank DB migrates to exactly these tables and columns", () => {
       "key", "benchmark", "actor", "critic", "seed", "scale", "status", "attempts", "run_dir", "request", "config",
       "command", "versions", "device", "executor", "slurm_job_id", "orchestrator_pid", "worker_pid", "step", "updates",
       "total_steps", "exit_code", "signal", "error_type", "error_message", "error_traceback", "summary",
-      "cancel_requested", "created_at", "started_at", "finished_at", "heartbeat_at"]);
+      "cancel_requested", "created_at", "started_at", "finished_at", "heartbeat_at", "owner_host", "owner_seen_at"]);
     assert.deepEqual(columns(db, "events"), ["run_key", "seq", "t", "type", "step", "updates", "body"]);
     assert.deepEqual(columns(db, "metrics"), ["run_key", "seq", "step", "updates", "name", "value", "nonfinite"]);
     assert.deepEqual(columns(db, "evals"), ["run_key", "seq", "step", "split", "task", "episode", "trials", "return", "return_nonfinite", "success", "score"]);

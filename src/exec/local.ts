@@ -92,7 +92,8 @@ export function startLocal(
     while (!stopping && queue.length > 0) {
       const slot = slots.find((s) => !s.busy);
       if (!slot) break;
-      launch(queue.shift()!, slot);
+      const spec = queue.shift()!;
+      if (handlers.claim(spec.key)) launch(spec, slot);
     }
     if (queue.length === 0 && unreported === 0) markIdle();
   };

@@ -1,13 +1,14 @@
 // The orchestrator: the one writer of the store while runs execute. It reconciles what a
 // previous (possibly dead) orchestrator left behind, hands the remaining cells to an
 // executor, turns executor reports into store writes, retries crashes, and handles Ctrl-C.
+import os from "node:os";
 import { setTimeout as delay } from "node:timers/promises";
 import type { Store } from "../store/db.js";
 import { parseEvent, type RunEvent } from "../store/events.js";
-import { ingestJournal, ingestLines } from "../store/ingest.js";
+import { ingestJournal, ingestLines, restoreJournal } from "../store/ingest.js";
 import {
-  cancelRequested, getRun, markAttemptStarting, markEnded, markWorkerStarted, requestCancel,
-  type PlannedRun, type RunEnd, type RunRow,
+  cancelRequested, claimRun, getRun, markEnded, markWorkerStarted, ownerGone, renewClaims,
+  type Owner, type PlannedRun, type RunEnd, type RunRow,
 } from "../store/runs.js";
 import { createProgress, type ProgressSnapshot, type RunProgressRow } from "../ui/progress.js";
 import type { Logger } from "../ui/logger.js";
@@ -30,9 +31,9 @@ export interface OrchestratorOptions {
 
 export interface OrchestratorResult {
   code: 0 | 1 | 130;
-  /** Runs handed to the executor (0 when everything had succeeded already). */
+  /** Runs this process started (0 when everything had succeeded already). */
   started: number;
-  /** Runs that another live amago2 process is running; left alone. */
+  /** Runs another live amago2 process was running; waited for, never run twice. */
   busyElsewhere: string[];
 }
 
@@ -41,6 +42,8 @@ const ORPHAN_WAIT_S = 60;
 /** A worker pid whose run has not written for this long may have been reused: never kill it. */
 const ORPHAN_STALE_S = 600;
 const CANCEL_POLL_MS = 2000;
+/** How often a process waiting for another one's runs looks at the store. */
+const WAIT_POLL_MS = 2000;
 /**
  * Python writes a heartbeat at least every 10 s while it collects, updates or evaluates; a
  * run silent for this long is hung (a deadlock, a stuck device) and its worker is killed,
@@ -78,26 +81,35 @@ function statusFromSummary(row: RunRow): RunEnd["status"] | null {
   return status === "succeeded" ? "succeeded" : status === "failed" ? "failed" : null;
 }
 
+/** This process, as the owner of the runs it claims. */
+export function thisOwner(): Owner {
+  return { pid: process.pid, host: os.hostname() };
+}
+
+/** Whether another live amago2 process (or a Slurm job) holds the run. */
+function heldElsewhere(row: RunRow, me: Owner): boolean {
+  if (row.status !== "running" && row.status !== "queued") return false;
+  // A Slurm job holds this cell: running it here too would duplicate it.
+  if (row.executor === "slurm") return true;
+  return !(row.orchestrator_pid === me.pid && row.owner_host === me.host) && !ownerGone(row, me, pidAlive);
+}
+
 /**
  * Bring the store up to date for these runs before starting anything: re-ingest every
  * journal, and settle runs a dead orchestrator left `running` (waiting for their orphaned
- * worker, which stops on its own once its IPC parent is gone).
+ * worker, which stops on its own once its IPC parent is gone). Returns the runs another
+ * live amago2 holds.
  */
-async function reconcile(db: Store, runs: readonly PlannedRun[], log: Logger): Promise<string[]> {
+async function reconcile(db: Store, runs: readonly PlannedRun[], me: Owner, log: Logger): Promise<string[]> {
   const busy: string[] = [];
   for (const planned of runs) {
     let row = getRun(db, planned.key)!;
     if (row.status === "succeeded") continue;
-    // A Slurm job holds this cell (queued or running): running it here too would duplicate it.
-    if (row.executor === "slurm" && (row.status === "queued" || row.status === "running")) {
+    if (heldElsewhere(row, me)) {
       busy.push(row.key);
       continue;
     }
     if (row.status === "running") {
-      if (row.orchestrator_pid !== process.pid && pidAlive(row.orchestrator_pid)) {
-        busy.push(row.key);
-        continue;
-      }
       if (pidAlive(row.worker_pid)) {
         log.info(`waiting for the orphaned worker of ${row.key} (pid ${row.worker_pid}) to checkpoint and exit`);
         for (let i = 0; i < ORPHAN_WAIT_S && pidAlive(row.worker_pid); i++) await delay(1000);
@@ -142,23 +154,66 @@ function endOf(outcome: RunOutcome, cancelled: boolean): RunEnd {
 
 export async function orchestrate(opts: OrchestratorOptions): Promise<OrchestratorResult> {
   const { db, log } = opts;
-  const busyElsewhere = await reconcile(db, opts.runs, log);
-  for (const key of busyElsewhere) log.warn(`${key} is running under another amago2 process; left alone`);
-  const todo = opts.runs.filter((r) => getRun(db, r.key)!.status !== "succeeded" && !busyElsewhere.includes(r.key));
+  const me = thisOwner();
+  const startedAt = Date.now() / 1000;
+  const busyElsewhere = new Set(await reconcile(db, opts.runs, me, log));
+  const todo = opts.runs.filter((r) => getRun(db, r.key)!.status !== "succeeded" && !busyElsewhere.has(r.key));
   const finalCode = (): 0 | 1 => (opts.runs.every((r) => getRun(db, r.key)!.status === "succeeded") ? 0 : 1);
-  if (todo.length === 0) return { code: finalCode(), started: 0, busyElsewhere };
+  // Ctrl-C (or SIGTERM): the first asks the running runs to checkpoint and stop and ends
+  // any wait; the second kills them (runHere says how, while it runs).
+  let signals = 0;
+  let onStopRequest: ((signals: number) => void) | null = null;
+  const onSignal = () => {
+    signals++;
+    onStopRequest?.(signals);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const stopped = () => signals > 0;
+  try {
+    const started = todo.length
+      ? await runHere(opts, todo, me, startedAt, busyElsewhere, stopped, (handler) => (onStopRequest = handler))
+      : 0;
+    if (!stopped() && busyElsewhere.size > 0) await waitForOthers(db, [...busyElsewhere], me, log, stopped);
+    return { code: stopped() ? 130 : finalCode(), started, busyElsewhere: [...busyElsewhere] };
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+/**
+ * The runs another amago2 holds: wait until each has ended (they are never run twice),
+ * so that this command's table and exit code cover the whole sweep. A Ctrl-C ends the
+ * wait and leaves them to their owner.
+ */
+async function waitForOthers(db: Store, keys: string[], me: Owner, log: Logger, stopped: () => boolean): Promise<void> {
+  const owners = [...new Set(keys.map((k) => getRun(db, k)!).map((r) => (r.executor === "slurm" ? "Slurm" : `pid ${r.orchestrator_pid} on ${r.owner_host}`)))];
+  log.info(`waiting for ${keys.length} run(s) that another amago2 is running (${owners.join(", ")}); Ctrl-C stops waiting and leaves them to it`);
+  while (!stopped() && keys.some((k) => heldElsewhere(getRun(db, k)!, me))) await delay(WAIT_POLL_MS);
+}
+
+/**
+ * Run `todo` with this process's executor: each run is claimed right before its worker
+ * starts (a run another amago2 claimed first is left to it), its journal and the store
+ * made to agree, and every report of the executor written to the store. Returns how many
+ * runs it started.
+ */
+async function runHere(opts: OrchestratorOptions, todo: PlannedRun[], me: Owner, startedAt: number,
+  busyElsewhere: Set<string>, stopped: () => boolean, onStop: (handler: (signals: number) => void) => void): Promise<number> {
+  const { db, log } = opts;
+  if (stopped()) return 0; // interrupted while reconciling: nothing starts
 
   // The executor writes <runDir>/request.json with the device of the slot it picks.
   const specs = new Map<string, RunSpec>(
     todo.map((r) => [r.key, { key: r.key, runDir: r.runDir, request: r.request }]));
 
-  const startedAt = Date.now() / 1000;
   const progress = createProgress({ json: log.json });
   const live = new Map<string, Live>();
   let queued = todo.length;
   let done = 0;
   let failed = 0;
-  let stopping = false;
+  let started = 0;
   const invalidWarned = new Set<string>();
   /** Runs whose worker was killed for silence, and runs already sent a cancel SIGTERM. */
   const hung = new Set<string>();
@@ -186,14 +241,28 @@ export async function orchestrate(opts: OrchestratorOptions): Promise<Orchestrat
   };
 
   const handlers: ExecutorHandlers = {
+    claim(key) {
+      const claim = claimRun(db, key, me, opts.command, startedAt, pidAlive);
+      if (!claim.claimed) {
+        queued--;
+        if (claim.why === "busy") busyElsewhere.add(key);
+        if (claim.why === "succeeded") done++;
+        const why = { busy: "another amago2 took it first", succeeded: "it has succeeded meanwhile", cancelled: "it was cancelled" }[claim.why];
+        progress.note(`skipped  ${label(claim.row)}: ${why}`);
+        progress.update(snapshot());
+        return false;
+      }
+      // The journal is the record the worker continues: whatever the store holds beyond it
+      // (a journal cut short by a crash or a full disk) is written back first, and the
+      // journal's own events are in the store.
+      ingestJournal(db, key, claim.row.run_dir);
+      const restored = restoreJournal(db, key, claim.row.run_dir);
+      if (restored > 0) log.warn(`${key}: the journal lacked the last ${restored} event(s) the store holds; restored them before resuming`);
+      return true;
+    },
     onStart(key, info) {
-      // `amago2 cancel` marks a run it finds idle cancelled at once, even one queued here:
-      // such a run is flagged again so the cancel poll stops the worker just started.
-      const before = getRun(db, key)!;
-      const cancelledWhileQueued = before.status === "cancelled" && (before.finished_at ?? 0) >= startedAt;
-      markAttemptStarting(db, key, process.pid, opts.command);
       markWorkerStarted(db, key, info.pid, info.device);
-      if (cancelledWhileQueued) requestCancel(db, key);
+      started++;
       const row = getRun(db, key)!;
       queued--;
       const now = Date.now();
@@ -226,7 +295,7 @@ export async function orchestrate(opts: OrchestratorOptions): Promise<Orchestrat
       }
       hung.delete(key);
       markEnded(db, key, end);
-      const retry = end.status === "crashed" && !stopping && row.attempts <= opts.retries;
+      const retry = end.status === "crashed" && !stopped() && row.attempts <= opts.retries;
       if (retry) {
         queued++;
         progress.note(`crashed  ${label(row)} (${outcome.kind === "crashed" ? outcome.reason : ""}); retrying from its checkpoint`);
@@ -244,10 +313,7 @@ export async function orchestrate(opts: OrchestratorOptions): Promise<Orchestrat
   const execution = opts.startExecutor([...specs.values()], handlers);
 
   // First Ctrl-C (or SIGTERM): checkpoint and stop; queued runs never start. Second: kill.
-  let signals = 0;
-  const onSignal = () => {
-    signals++;
-    stopping = true;
+  onStop((signals) => {
     if (signals === 1) {
       progress.note("stopping: running runs checkpoint first (Ctrl-C again to kill them)");
       execution.requestStop();
@@ -255,14 +321,13 @@ export async function orchestrate(opts: OrchestratorOptions): Promise<Orchestrat
       progress.note("killing the running workers");
       execution.kill();
     }
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  });
 
   // Every CANCEL_POLL_MS: kill hung runs' workers; and `amago2 cancel` marks runs in the
   // store, a cancelled running run being stopped by a SIGTERM to its worker, which
   // checkpoints and exits like a Ctrl-C'd one.
   const watch = setInterval(() => {
+    renewClaims(db, [...live.keys()], me);
     for (const [key, l] of live) {
       const pid = getRun(db, key)?.worker_pid;
       if (hung.has(key) || !pid || Date.now() - l.lastEventMs < hungAfterS * 1000) continue;
@@ -282,9 +347,7 @@ export async function orchestrate(opts: OrchestratorOptions): Promise<Orchestrat
     await execution.idle;
   } finally {
     clearInterval(watch);
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
     progress.stop();
   }
-  return { code: stopping ? 130 : finalCode(), started: todo.length, busyElsewhere };
+  return started;
 }

@@ -8,7 +8,7 @@ export interface RunRequest {
   actor: "dep" | "ind";
   critic: "dep" | "ind";
   seed: number;
-  scale: "tiny" | "small" | "paper";
+  scale: "tiny" | "cpu" | "small" | "paper";
   steps?: number;
   device: "auto" | "cpu" | "cuda";
   overrides: Record<string, unknown>;
@@ -29,6 +29,11 @@ export type RunOutcome =
   | { kind: "interrupted" }; // stopped on request (Ctrl-C / cancel) after checkpointing
 
 export interface ExecutorHandlers {
+  /**
+   * Right before a worker would start for `key`: whether to start it. False (the run was
+   * taken by another amago2, finished or cancelled meanwhile) drops it; onExit never comes.
+   */
+  claim(key: string): boolean;
   /** A worker started for `key`: its pid and the device it was given ("cpu", "cuda:1"). */
   onStart(key: string, info: { pid: number; device: string }): void;
   /** One raw event line of the run's journal (events.jsonl), in order. */

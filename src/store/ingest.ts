@@ -1,7 +1,7 @@
 // Events -> SQLite. The IPC stream and a re-read of events.jsonl go through the same
 // function, `ingestLines`; UNIQUE(run_key, seq) + ON CONFLICT DO NOTHING makes a second
 // ingest of the same event a no-op, and derived rows are written only for new events.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Store } from "./db.js";
 import { EventFormatError, parseEvent, type RunEvent, type Scalar } from "./events.js";
@@ -96,6 +96,37 @@ export function ingestLines(db: Store, key: string, lines: readonly string[]): I
     }
   })();
   return result;
+}
+
+/**
+ * Make the journal hold every event the DB holds, before a run resumes: a journal cut short
+ * (by a crash, a full disk, a restored backup) gets its missing tail back from the events'
+ * stored lines, after its torn last line (if any) is cut off. Python numbers a resumed
+ * run's events after the journal's last line, so without this the new events would take
+ * numbers the DB already has and be dropped as duplicates. Written to a temporary file and
+ * renamed over the journal. Returns how many events were restored.
+ */
+export function restoreJournal(db: Store, key: string, runDir: string): number {
+  const file = path.join(runDir, "events.jsonl");
+  const text = existsSync(file) ? readFileSync(file, "utf8") : "";
+  const complete = text.slice(0, text.lastIndexOf("\n") + 1);
+  let last = -1;
+  for (const line of complete.split("\n").reverse()) {
+    if (line.trim() === "") continue;
+    try {
+      last = parseEvent(line).seq;
+      break;
+    } catch {
+      // an unreadable complete line: look further back, as Python does
+    }
+  }
+  const missing = db.prepare("SELECT body FROM events WHERE run_key = ? AND seq > ? ORDER BY seq").all(key, last) as { body: string }[];
+  if (missing.length === 0) return 0;
+  mkdirSync(runDir, { recursive: true });
+  const tmp = path.join(runDir, ".tmp-events.jsonl");
+  writeFileSync(tmp, complete + missing.map((m) => `${m.body}\n`).join(""));
+  renameSync(tmp, file);
+  return missing.length;
 }
 
 /**

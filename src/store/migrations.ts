@@ -166,6 +166,16 @@ CREATE INDEX evals_by_run ON evals (run_key, split, step);
       rebuildTable(db, "runs", widen);
     },
   },
+  {
+    // One owner per run: the amago2 process that claimed it (orchestrator_pid) and its host,
+    // and when that owner last showed it was alive. A claim is taken over only when its
+    // owner is provably gone: a dead pid on this host, or silence for longer than a limit.
+    name: "m003_run_owner",
+    up: `
+ALTER TABLE runs ADD COLUMN owner_host TEXT;     -- os.hostname() of the claiming process
+ALTER TABLE runs ADD COLUMN owner_seen_at REAL;  -- the owner's latest sign of life (unix s)
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

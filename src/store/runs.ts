@@ -43,6 +43,8 @@ export interface RunRow extends RunCell {
   started_at: number | null;
   finished_at: number | null;
   heartbeat_at: number | null;
+  owner_host: string | null;
+  owner_seen_at: number | null;
 }
 
 /** What every view of a run (`runs`, `status`, the reports) shows of its row, camel-cased. */
@@ -131,12 +133,64 @@ export function findRuns(db: Store, keyOrPrefix: string): RunRow[] {
     .all(keyOrPrefix.length, keyOrPrefix) as RunRow[];
 }
 
-/** A new attempt begins: the previous attempt's outcome fields are cleared. */
-export function markAttemptStarting(db: Store, key: string, orchestratorPid: number, command: string): void {
-  db.prepare(`UPDATE runs SET status = 'running', attempts = attempts + 1, orchestrator_pid = ?, command = ?,
-    worker_pid = NULL, exit_code = NULL, signal = NULL, error_type = NULL, error_message = NULL,
-    error_traceback = NULL, summary = NULL, finished_at = NULL, cancel_requested = 0,
-    heartbeat_at = ? WHERE key = ?`).run(orchestratorPid, command, now(), key);
+/** The amago2 process that owns runs: its pid and host. */
+export interface Owner {
+  pid: number;
+  host: string;
+}
+
+/**
+ * An owner silent for this long is taken to be gone even when its pid seems alive (the pid
+ * may have been reused, or the owner is on another host sharing the store); a live owner
+ * renews its claims every few seconds (renewClaims).
+ */
+export const OWNER_STALE_S = 120;
+
+/**
+ * Whether the process that claimed `row` is provably gone: silent for longer than
+ * OWNER_STALE_S, or a dead pid on this host. A claim from before owners were recorded
+ * (no owner_seen_at) was made on this host and is judged by its pid alone.
+ */
+export function ownerGone(row: RunRow, me: Owner, pidAlive: (pid: number | null) => boolean, at = now()): boolean {
+  if (row.owner_seen_at === null) return !pidAlive(row.orchestrator_pid);
+  if (at - row.owner_seen_at > OWNER_STALE_S) return true;
+  return row.owner_host === me.host && !pidAlive(row.orchestrator_pid);
+}
+
+export type Claim =
+  | { claimed: true; row: RunRow }
+  | { claimed: false; why: "succeeded" | "cancelled" | "busy"; row: RunRow };
+
+/**
+ * Claim a run for one attempt, atomically (one IMMEDIATE transaction: a second amago2
+ * claiming at the same moment waits and then sees this claim). Refused when the run has
+ * succeeded, when it was cancelled after `since` (while the caller's sweep was running),
+ * or when another owner holds it and is not provably gone. A claimed run is `running`
+ * under `me`, its attempt counted and the previous attempt's outcome cleared.
+ */
+export function claimRun(db: Store, key: string, me: Owner, command: string, since: number,
+  pidAlive: (pid: number | null) => boolean): Claim {
+  return db.transaction((): Claim => {
+    const row = getRun(db, key)!;
+    if (row.status === "succeeded") return { claimed: false, why: "succeeded", row };
+    if (row.status === "cancelled" && (row.finished_at ?? 0) >= since) return { claimed: false, why: "cancelled", row };
+    const held = row.status === "running" || row.status === "queued";
+    const mine = row.orchestrator_pid === me.pid && row.owner_host === me.host;
+    if (held && !mine && !ownerGone(row, me, pidAlive)) return { claimed: false, why: "busy", row };
+    const t = now();
+    db.prepare(`UPDATE runs SET status = 'running', attempts = attempts + 1, orchestrator_pid = ?, owner_host = ?,
+      owner_seen_at = ?, command = ?, worker_pid = NULL, exit_code = NULL, signal = NULL, error_type = NULL,
+      error_message = NULL, error_traceback = NULL, summary = NULL, finished_at = NULL, cancel_requested = 0,
+      heartbeat_at = ? WHERE key = ?`).run(me.pid, me.host, t, command, t, key);
+    return { claimed: true, row: getRun(db, key)! };
+  }).immediate();
+}
+
+/** The owner is alive: renew its claims on these runs. */
+export function renewClaims(db: Store, keys: readonly string[], me: Owner): void {
+  if (keys.length === 0) return;
+  db.prepare(`UPDATE runs SET owner_seen_at = ? WHERE orchestrator_pid = ? AND owner_host = ?
+    AND key IN (${keys.map(() => "?").join(",")})`).run(now(), me.pid, me.host, ...keys);
 }
 
 export function markWorkerStarted(db: Store, key: string, pid: number, device: string): void {

@@ -1,0 +1,132 @@
+// One owner per run and nothing lost, through the real CLI, real workers and real Python
+// training: two sweeps on one store, a journal cut short, a cancel during a live sweep.
+import assert from "node:assert/strict";
+import Database from "better-sqlite3";
+import { execa, type ResultPromise } from "execa";
+import { existsSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { test } from "node:test";
+import { stringify as toYaml } from "yaml";
+import { BIN, tempDir } from "./helpers.js";
+import { TINY_BENCHMARK_DEF, TINY_OVERRIDES, journalLines, type Event } from "./exec-helpers.js";
+
+/** A sweep file of `critics.length` CartPole runs (40 env steps and 2 updates per epoch). */
+function writeSweep(dir: string, name: string, steps: number, critics: string[]): string {
+  const file = path.join(dir, `${name}.yaml`);
+  writeFileSync(file, toYaml({
+    name, benchmark: { name: "cartpole-tiny", ...TINY_BENCHMARK_DEF }, axes: { actor: ["ind"], critic: critics },
+    seeds: 1, scale: "tiny", steps, overrides: TINY_OVERRIDES,
+  }));
+  return file;
+}
+
+function cli(home: string, args: string[], env: Record<string, string> = {}): ResultPromise<{ reject: false }> {
+  return execa(process.execPath, [BIN, ...args], { reject: false, env: { AMAGO2_HOME: home, NO_COLOR: "1", ...env } });
+}
+
+interface Row {
+  key: string;
+  status: string;
+  attempts: number;
+  run_dir: string;
+}
+
+function query<T>(home: string, sql: string, ...params: unknown[]): T[] {
+  const db = new Database(path.join(home, "amago2.db"), { readonly: true });
+  try {
+    return db.prepare(sql).all(...params) as T[];
+  } finally {
+    db.close();
+  }
+}
+
+const rows = (home: string) => query<Row>(home, "SELECT key, status, attempts, run_dir FROM runs ORDER BY key");
+const storedSeqs = (home: string, key: string) =>
+  query<{ seq: number }>(home, "SELECT seq FROM events WHERE run_key = ? ORDER BY seq", key).map((r) => r.seq);
+const events = (runDir: string) => journalLines(runDir).map((l) => JSON.parse(l) as Event);
+
+/** The journal and the store hold the same events, numbered 0, 1, 2, ... once each. */
+function assertJournalMatchesStore(home: string, row: Row): void {
+  const seqs = events(row.run_dir).map((e) => e.seq);
+  assert.deepEqual(seqs, seqs.map((_, i) => i), `${row.key}: the journal is numbered without gaps or repeats`);
+  assert.deepEqual(storedSeqs(home, row.key), seqs, `${row.key}: the store holds exactly the journal's events`);
+}
+
+test("two sweeps started together on one fresh store share the runs: each trained once, both end with the table", async () => {
+  const { dir, cleanup } = tempDir("amago2-owner-");
+  try {
+    const home = path.join(dir, "home");
+    const file = writeSweep(dir, "shared", 200, ["dep", "ind"]);
+    const [a, b] = await Promise.all([cli(home, ["sweep", file, "--parallel", "1"]), cli(home, ["sweep", file, "--parallel", "1"])]);
+    for (const res of [a, b]) {
+      assert.equal(res.exitCode, 0, res.stderr);
+      assert.doesNotMatch(res.stderr, /unexpected error/);
+      assert.match(res.stdout, /\| actor \| critic \| seeds \|/);
+    }
+    for (const row of rows(home)) {
+      assert.deepEqual([row.status, row.attempts], ["succeeded", 1], row.key);
+      const starts = events(row.run_dir).filter((e) => e.type === "started");
+      assert.equal(starts.length, 1, `${row.key} was trained once`);
+      assertJournalMatchesStore(home, row);
+    }
+  } finally {
+    cleanup();
+  }
+});
+
+test("a journal cut short is given back the events the store holds before the run resumes: nothing is dropped", async () => {
+  const { dir, cleanup } = tempDir("amago2-owner-");
+  try {
+    const home = path.join(dir, "home");
+    const file = writeSweep(dir, "cut", 120, ["dep"]);
+    // Python dies after 3 updates of the attempt (past the checkpoint at update 2).
+    const crashed = await cli(home, ["sweep", file, "--retries", "0"], {
+      AMAGO2_ENTRY: "amago2.testing:train_with_fault", AMAGO2_FAULT: JSON.stringify({ kind: "os_exit", after_updates: 3 }),
+    });
+    assert.equal(crashed.exitCode, 1, crashed.stderr);
+    const [row] = rows(home);
+    assert.equal(row.status, "crashed");
+    const before = storedSeqs(home, row.key);
+    const journal = path.join(row.run_dir, "events.jsonl");
+    truncateSync(journal, Math.floor(statSync(journal).size / 2)); // a crash or a full disk cut it mid-line
+    const text = readFileSync(journal, "utf8");
+    const cutTo = text.slice(0, text.lastIndexOf("\n") + 1).split("\n").length - 1; // complete lines left
+
+    const resumed = await cli(home, ["sweep", file]);
+    assert.equal(resumed.exitCode, 0, resumed.stderr);
+    assert.match(resumed.stderr, new RegExp(`${row.key}: the journal lacked the last ${before.length - cutTo} event\\(s\\) the store holds; restored them`));
+    const [after] = rows(home);
+    assert.deepEqual([after.status, after.attempts], ["succeeded", 2]);
+    assertJournalMatchesStore(home, after);
+    const starts = events(after.run_dir).filter((e) => e.type === "started");
+    assert.deepEqual(starts.map((e) => [e.seq === 0, e.resumed]), [[true, false], [false, true]]);
+    assert.ok(starts[1].seq > before.at(-1)!, "the new attempt's events follow every event of the first");
+  } finally {
+    cleanup();
+  }
+});
+
+test("cancel during a live sweep: the running run stops and is recorded cancelled, the queued one never starts", async () => {
+  const { dir, cleanup } = tempDir("amago2-owner-");
+  try {
+    const home = path.join(dir, "home");
+    const file = writeSweep(dir, "stopme", 4000, ["dep", "ind"]);
+    const sweep = cli(home, ["sweep", file, "--parallel", "1"]);
+    // Wait until the first run has checkpointed, so that it is well under way.
+    for (;;) {
+      const running = existsSync(path.join(home, "amago2.db")) ? rows(home).find((r) => r.status === "running") : undefined;
+      if (running && events(running.run_dir).some((e) => e.type === "checkpoint")) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const cancel = await cli(home, ["cancel", "stopme"]);
+    assert.equal(cancel.exitCode, 0, cancel.stderr);
+    const done = await sweep;
+    assert.equal(done.exitCode, 1, done.stderr);
+    const [first, second] = rows(home).sort((x, y) => y.attempts - x.attempts);
+    assert.deepEqual([first.status, first.attempts], ["cancelled", 1], "stopped after a checkpoint, not crashed or retried");
+    assert.equal((events(first.run_dir).at(-1)!.summary as { status: string }).status, "stopped");
+    assert.deepEqual([second.status, second.attempts], ["cancelled", 0], "the queued run never started");
+  } finally {
+    cleanup();
+  }
+});
