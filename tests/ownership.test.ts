@@ -2,6 +2,7 @@
 // training: two sweeps on one store, a journal cut short, a cancel during a live sweep.
 import assert from "node:assert/strict";
 import Database from "better-sqlite3";
+import { spawn } from "node:child_process";
 import { execa, type ResultPromise } from "execa";
 import { existsSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -126,6 +127,32 @@ test("cancel during a live sweep: the running run stops and is recorded cancelle
     assert.deepEqual([first.status, first.attempts], ["cancelled", 1], "stopped after a checkpoint, not crashed or retried");
     assert.equal((events(first.run_dir).at(-1)!.summary as { status: string }).status, "stopped");
     assert.deepEqual([second.status, second.attempts], ["cancelled", 0], "the queued run never started");
+  } finally {
+    cleanup();
+  }
+});
+
+test("Ctrl-C with the output piped to a reader that died with it (`sweep | tee log`): exit 130, runs interrupted", async () => {
+  const { dir, cleanup } = tempDir("amago2-owner-");
+  try {
+    const home = path.join(dir, "home");
+    const file = writeSweep(dir, "piped", 4000, ["dep"]);
+    const sweep = spawn(process.execPath, [BIN, "sweep", file], { env: { ...process.env, AMAGO2_HOME: home, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+    const exited = new Promise<number | null>((resolve) => sweep.on("exit", (code) => resolve(code)));
+    for (;;) {
+      const running = existsSync(path.join(home, "amago2.db")) ? rows(home).find((r) => r.status === "running") : undefined;
+      if (running && events(running.run_dir).some((e) => e.type === "checkpoint")) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    // The terminal's Ctrl-C reaches the whole pipeline: the reader (tee) dies, then amago2
+    // is told to stop, and everything it writes from then on meets a closed pipe.
+    sweep.stdout.destroy();
+    sweep.stderr.destroy();
+    sweep.kill("SIGINT");
+    assert.equal(await exited, 130);
+    const [row] = rows(home);
+    assert.equal(row.status, "interrupted");
+    assert.equal((events(row.run_dir).at(-1)!.summary as { status: string }).status, "stopped");
   } finally {
     cleanup();
   }
