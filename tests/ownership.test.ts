@@ -2,13 +2,15 @@
 // training: two sweeps on one store, a journal cut short, a cancel during a live sweep.
 import assert from "node:assert/strict";
 import Database from "better-sqlite3";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { execa, type ResultPromise } from "execa";
 import { existsSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { stringify as toYaml } from "yaml";
-import { BIN, tempDir } from "./helpers.js";
+import { openStore } from "../src/store/db.js";
+import { upsertSweep } from "../src/store/runs.js";
+import { BIN, fingerprint, tempDir } from "./helpers.js";
 import { TINY_BENCHMARK_DEF, TINY_OVERRIDES, journalLines, type Event } from "./exec-helpers.js";
 
 /** A sweep file of `critics.length` CartPole runs (40 env steps and 2 updates per epoch). */
@@ -153,6 +155,46 @@ test("Ctrl-C with the output piped to a reader that died with it (`sweep | tee l
     const [row] = rows(home);
     assert.equal(row.status, "interrupted");
     assert.equal((events(row.run_dir).at(-1)!.summary as { status: string }).status, "stopped");
+  } finally {
+    cleanup();
+  }
+});
+
+/** Make `file` unwritable even for root (the immutable attribute), or say why not. */
+function makeImmutable(file: string, on: boolean): string | null {
+  const res = spawnSync("chattr", [on ? "+i" : "-i", file], { encoding: "utf8" });
+  return res.status === 0 ? null : `chattr is not available here (${(res.stderr || String(res.error)).trim()})`;
+}
+
+test("a read-only store: read commands work, write commands say so in one line, exit 2 and write nothing", async (t) => {
+  const { dir, cleanup } = tempDir("amago2-owner-");
+  try {
+    const home = path.join(dir, "home");
+    const db = openStore(home);
+    upsertSweep(db, { name: "kept", benchmark: "gym-mini", scale: "tiny", source: "f.yaml", command: "amago2 sweep" }, []);
+    db.close();
+    const file = path.join(home, "amago2.db");
+    const why = makeImmutable(file, true);
+    if (why) return t.skip(why);
+    try {
+      const stored = readFileSync(file);
+      for (const read of [["status"], ["runs"], ["status", "kept"]]) {
+        const res = await cli(home, read);
+        assert.equal(res.exitCode, 0, `${read.join(" ")}: ${res.stderr}`);
+      }
+      assert.ok(readFileSync(file).equals(stored), "reading changed nothing");
+      // (Reading a WAL store whose file is read-only leaves SQLite's empty -wal and -shm.)
+      const before = fingerprint(home);
+      for (const write of [["sweep", "gym-mini", "--scale", "tiny", "--seeds", "1"], ["cancel", "kept"]]) {
+        const res = await cli(home, write);
+        assert.equal(res.exitCode, 2, `${write.join(" ")}: ${res.stderr}`);
+        assert.match(res.stderr, /^amago2: .*amago2\.db cannot be written \(attempt to write a readonly database\): make it and its directory writable/);
+        assert.equal(res.stderr.trim().split("\n").length, 1, "one line");
+      }
+      assert.equal(fingerprint(home), before, "nothing written");
+    } finally {
+      makeImmutable(file, false);
+    }
   } finally {
     cleanup();
   }

@@ -8,7 +8,7 @@ import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, re
 import path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { PACKAGE_ROOT } from "../plan/package.js";
-import { dbPath, openStore, type Store } from "../store/db.js";
+import { dbPath, openStore, openStoreReadOnly, type Store } from "../store/db.js";
 import { ingestJournal, ingestLines } from "../store/ingest.js";
 import {
   getRun, getSweep, listRuns, markEnded, requestCancel, runsOfSweep, type PlannedRun, type RunEnd, type RunRow,
@@ -329,7 +329,14 @@ function unsettledSlurmRuns(db: Store, sweep: string | null): RunRow[] {
  * known state is shown, with a warning.
  */
 export async function refreshSlurmStore(home: string, log: Logger): Promise<void> {
-  if (!existsSync(dbPath(home))) return;
+  // Looked up read-only first: a store without Slurm runs is never opened for writing.
+  const reader = openStoreReadOnly(home);
+  if (!reader) return;
+  try {
+    if (unsettledSlurmRuns(reader, null).length === 0) return;
+  } finally {
+    reader.close();
+  }
   const db = openStore(home);
   try {
     const rows = unsettledSlurmRuns(db, null);

@@ -92,18 +92,42 @@ export function openStore(home: string): Store {
   preflightHome(home); // refuse a bad home or DB before creating anything in it
   ensureWritableHome(home);
   const file = dbPath(home);
-  const db = new Database(file);
+  let db: Store | null = null;
   try {
+    db = new Database(file);
     db.pragma("busy_timeout = 10000");
     checkIsAmagoDb(db, file);
-    db.pragma("journal_mode = WAL");
+    // SQLite opens a file it may not write read-only without a word: find out now, with a
+    // write that is rolled back, before the command records anything.
+    if (db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'meta'").get()) probeWritable(db);
+    if (db.pragma("journal_mode", { simple: true }) !== "wal") db.pragma("journal_mode = WAL");
     configure(db);
     migrate(db, toolVersion());
   } catch (err) {
-    db.close();
-    throw err;
+    db?.close();
+    throw storeFault(err, file);
   }
   return db;
+}
+
+/** Fails with SQLite's own error when the store cannot be written: one write, rolled back. */
+function probeWritable(db: Store): void {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    db.prepare("UPDATE meta SET updated_at = updated_at").run();
+  } finally {
+    db.exec("ROLLBACK");
+  }
+}
+
+/** A store that cannot be written, as the one line to show; other errors as they are. */
+function storeFault(err: unknown, file: string): unknown {
+  const code = (err as { code?: string }).code ?? "";
+  if (/^SQLITE_(READONLY|CANTOPEN|PERM|AUTH)/.test(code)) {
+    return new UserError(`${file} cannot be written (${(err as Error).message}): make it and its directory writable, ` +
+      "or set AMAGO2_HOME to another directory; read commands (status, runs, table, plot, report) still work");
+  }
+  return err;
 }
 
 /**

@@ -182,6 +182,7 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Apply every migration the DB lacks, each in its own transaction (`migrations`: tests build older stores). */
 export function migrate(db: Database.Database, toolVersion: string, migrations: readonly Migration[] = MIGRATIONS): void {
+  if (isCurrent(db, toolVersion, migrations)) return; // writes nothing: a read-only store opens too
   db.exec(`CREATE TABLE IF NOT EXISTS _migrations (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, applied_at REAL NOT NULL)`);
   const isApplied = db.prepare("SELECT 1 FROM _migrations WHERE name = ?");
@@ -213,4 +214,14 @@ export function migrate(db: Database.Database, toolVersion: string, migrations: 
        tool_version = excluded.tool_version, updated_at = excluded.updated_at
      WHERE meta.schema_version <> excluded.schema_version OR meta.tool_version <> excluded.tool_version`,
   ).run(migrations.length, toolVersion, now, now);
+}
+
+/** Every migration applied and the meta row up to date, read without writing. */
+function isCurrent(db: Database.Database, toolVersion: string, migrations: readonly Migration[]): boolean {
+  const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name));
+  if (!tables.has("_migrations") || !tables.has("meta")) return false;
+  const applied = new Set((db.prepare("SELECT name FROM _migrations").all() as { name: string }[]).map((r) => r.name));
+  const meta = db.prepare("SELECT schema_version, tool_version FROM meta WHERE id = 1").get() as
+    { schema_version: number; tool_version: string } | undefined;
+  return migrations.every((m) => applied.has(m.name)) && meta?.schema_version === migrations.length && meta.tool_version === toolVersion;
 }
