@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from "commander";
 import type { ExitCode } from "./commands/exit-codes.js";
 import { toolVersion } from "./plan/package.js";
 import { UserError } from "./ui/errors.js";
+import { printable } from "./ui/logger.js";
 import { addExecutionOptions } from "./exec/slurm-options.js";
 
 /** Runs a parsed command; tests replace it to capture the options instead. */
@@ -175,11 +176,11 @@ export async function main(argv: readonly string[], dispatch: Dispatch = runNow)
       // No command given: commander has printed the help already, nothing to add.
       if (err.code === "commander.help") return 2;
       const message = err.message.replace(/^error: /, "");
-      process.stderr.write(`amago2: ${message} (see amago2 --help)\n`);
+      process.stderr.write(`amago2: ${printable(message)} (see amago2 --help)\n`);
       return 2;
     }
     if (err instanceof UserError) {
-      process.stderr.write(`amago2: ${err.message}\n`);
+      process.stderr.write(`amago2: ${printable(err.message)}\n`);
       return 2;
     }
     process.stderr.write(`amago2: unexpected error\n${(err as Error)?.stack ?? String(err)}\n`);

@@ -46,6 +46,13 @@ const invalid: { yaml: string; says: RegExp }[] = [
   { yaml: "benchmark:\n  name: mine\n  k: 0\n  tasks:\n    - env_id: CartPole-v1\n", says: /'benchmark\.k' must be a positive integer/ },
   { yaml: "benchmark:\n  name: mine\n  tasks:\n    - {env_id: CartPole-v1, return_range: [500, 0]}\n", says: /'benchmark\.tasks\[0\]\.return_range' must be \[lowest, highest\] episode return/ },
   { yaml: "benchmark:\n  name: mine\n  tasks:\n    - {env_id: CartPole-v1, return_range: 500}\n", says: /'benchmark\.tasks\[0\]\.return_range' must be/ },
+  { yaml: "benchmark: ml45\nname: ../../escape\n", says: /'name' must be letters, digits, '\.', '-' or '_'/ },
+  { yaml: "benchmark: ml45\nname: \"\\e[2Jcleared\"\n", says: /'name' must be letters, digits/ },
+  { yaml: "benchmark: ml45\nname: $(touch x)\n", says: /'name' must be letters, digits/ },
+  { yaml: "benchmark: ml45\noverrides:\n  lr: .nan\n", says: /'overrides\.lr' must be a finite number, got NaN/ },
+  { yaml: "benchmark: ml45\nsteps: 1.0e+30\n", says: /'steps' must be a positive integer of at most 1e\+12/ },
+  { yaml: "benchmark: ml45\nseeds: 1000000000\n", says: /'seeds' asks for 1000000000 seeds; at most 1000/ },
+  { yaml: "benchmark: ml45\nseeds: [0, 99999999999]\n", says: /a seed must be at most 2147483647/ },
 ];
 
 for (const { yaml, says } of invalid) {

@@ -14,10 +14,15 @@ errors that name the key.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
 OBJECTIVES = ("dep", "ind")
+MAX_SEED = 2**31 - 1
+"""numpy and torch take seeds below 2^32; the largest seed a run may have."""
+MAX_INT = 10**12
+"""The largest integer setting: more env steps than any run takes (10^12)."""
 SCALES = ("tiny", "small", "paper")
 DEVICES = ("auto", "cpu", "cuda")
 PAPER_GAMMAS = (0.1, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999)
@@ -191,8 +196,19 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"scale must be one of {', '.join(SCALES)}; got {cfg.scale!r}")
     if cfg.device not in DEVICES:
         raise ConfigError(f"device must be one of {', '.join(DEVICES)}; got {cfg.device!r}")
-    if cfg.seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer; got {cfg.seed}")
+    if not 0 <= cfg.seed <= MAX_SEED:
+        raise ConfigError(f"seed must be an integer in 0..{MAX_SEED}; got {cfg.seed}")
+    for section in (a, t):
+        for field in dataclasses.fields(section):
+            value = getattr(section, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{field.name} must be a finite number; got {value}")
+            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+                raise ConfigError(f"{field.name} must be at most {MAX_INT:.0e}; got {value}")
+    for key in ("weight_decay", "grad_clip", "dropout", "tau", "popart_beta", "explore_start", "explore_end"):
+        value = getattr(a if hasattr(a, key) else t, key)
+        if value < 0:
+            raise ConfigError(f"{key} must be >= 0; got {value}")
     positive = {"total_steps": t.total_steps, "batch_size": t.batch_size, "lr": t.lr,
                 "parallel_actors": t.parallel_actors, "steps_per_epoch": t.steps_per_epoch,
                 "max_seq_len": a.max_seq_len, "num_bins": a.num_bins, "d_model": a.d_model,

@@ -3,6 +3,7 @@
 
 import { amagoHome } from "../store/db.js";
 import { UserError } from "../ui/errors.js";
+import { printable } from "../ui/logger.js";
 import type { ExitCode } from "./exit-codes.js";
 import { cellsOf, type SweepRecord } from "../report/model.js";
 import { parseBootstrap, parseInteger, parseSweepNames, readSweeps, type BootstrapFlags } from "../report/options.js";
@@ -71,7 +72,7 @@ export async function runTable(opts: TableCommandOptions): Promise<ExitCode> {
   const sweeps = readSweeps(opts.home, opts.sweeps);
   checkBaseline(sweeps, opts.table.vs);
   const table = buildTable(sweeps, opts.table);
-  process.stdout.write(renderTable(table, opts.format));
+  process.stdout.write(printable(renderTable(table, opts.format)));
   // CSV has no place for prose: the definitions go to stderr so stdout stays parseable.
   if (opts.format === "csv") process.stderr.write(table.notes.map((n) => `# ${n}\n`).join(""));
   return 0;

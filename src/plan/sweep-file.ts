@@ -62,10 +62,31 @@ function checkKeys(file: string, where: string, value: Record<string, unknown>, 
 }
 
 /** Seeds as a count N (0..N-1) or a list of distinct non-negative integers. */
+/** What a sweep's name may be: it names files and is printed, so no paths or control characters. */
+export function sweepName(value: unknown, where: string): string {
+  if (typeof value !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(value)) {
+    throw new UserError(`${where} must be letters, digits, '.', '-' or '_' (at most 100, starting with a letter or digit), got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** More seeds than a sweep plans, and the largest seed numpy and torch take. */
+export const MAX_SEEDS = 1000;
+export const MAX_SEED = 2 ** 31 - 1;
+/** More env steps than any run takes. */
+export const MAX_STEPS = 1e12;
+
 export function normaliseSeeds(value: unknown, where: string): number[] {
+  if (typeof value === "number" && Number.isInteger(value) && value > MAX_SEEDS) {
+    throw new UserError(`${where} asks for ${value} seeds; at most ${MAX_SEEDS}`);
+  }
   if (typeof value === "number" && Number.isInteger(value) && value >= 1) {
     return Array.from({ length: value }, (_, i) => i);
   }
+  if (Array.isArray(value) && value.some((s) => typeof s === "number" && Number.isInteger(s) && s > MAX_SEED)) {
+    throw new UserError(`${where}: a seed must be at most ${MAX_SEED}, got ${JSON.stringify(value)}`);
+  }
+  if (Array.isArray(value) && value.length > MAX_SEEDS) throw new UserError(`${where} lists ${value.length} seeds; at most ${MAX_SEEDS}`);
   if (Array.isArray(value) && value.length > 0 && value.every((s) => typeof s === "number" && Number.isInteger(s) && s >= 0)) {
     const seeds = value as number[];
     if (new Set(seeds).size !== seeds.length) throw new UserError(`${where} lists a seed twice: ${seeds.join(",")}`);
@@ -82,9 +103,9 @@ export function normaliseObjectives(value: unknown, where: string): Objective[] 
   return [...new Set(list)];
 }
 
-function positiveInt(value: unknown, where: string): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new UserError(`${where} must be a positive integer, got ${JSON.stringify(value)}`);
+function positiveInt(value: unknown, where: string, max = MAX_STEPS): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new UserError(`${where} must be a positive integer of at most ${max.toExponential(0)}, got ${JSON.stringify(value)}`);
   }
   return value;
 }
@@ -94,6 +115,9 @@ function flatOverrides(file: string, where: string, value: unknown): Record<stri
   for (const [key, v] of Object.entries(value)) {
     const ok = ["number", "string", "boolean"].includes(typeof v) || (Array.isArray(v) && v.every((x) => typeof x === "number"));
     if (!ok) throw new UserError(`${file}: '${where}.${key}' must be a number, string, boolean or list of numbers`);
+    if ([v].flat().some((x) => typeof x === "number" && !Number.isFinite(x))) {
+      throw new UserError(`${file}: '${where}.${key}' must be a finite number, got ${String(v)}`);
+    }
   }
   return value;
 }
@@ -173,10 +197,7 @@ export function loadSweepFile(file: string): SweepFile {
   }
   const out: SweepFile = { file, benchmark, benchmarkDef: def, overrides: flatOverrides(file, "overrides", doc.overrides ?? {}),
     execution: parseFileExecution(file, doc) };
-  if (doc.name !== undefined) {
-    if (typeof doc.name !== "string" || doc.name === "") throw new UserError(`${file}: 'name' must be a non-empty string`);
-    out.name = doc.name;
-  }
+  if (doc.name !== undefined) out.name = sweepName(doc.name, `${file}: 'name'`);
   if (doc.scale !== undefined) {
     if (!SCALES.includes(doc.scale as Scale)) throw new UserError(`${file}: 'scale' must be one of ${SCALES.join(", ")}, got ${JSON.stringify(doc.scale)}`);
     out.scale = doc.scale as Scale;

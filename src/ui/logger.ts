@@ -12,6 +12,15 @@ export interface Logger {
   out(text: string): void;
 }
 
+/**
+ * Text as it may reach a terminal: control characters other than newline and tab (an
+ * escape sequence in a sweep name, a task name or an error from an older store) are shown
+ * as U+FFFD instead of being obeyed.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, "\ufffd");
+}
+
 export function createLogger(opts: { json?: boolean } = {}): Logger {
   const json = Boolean(opts.json);
   const color = palette(colorEnabled(process.stderr));
@@ -21,9 +30,9 @@ export function createLogger(opts: { json?: boolean } = {}): Logger {
   return {
     json,
     color,
-    info: (msg) => err(msg),
-    success: (msg) => err(color.ok(msg)),
-    warn: (msg) => err(color.warn(`warning: ${msg}`)),
-    out: (text) => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`),
+    info: (msg) => err(printable(msg)),
+    success: (msg) => err(color.ok(printable(msg))),
+    warn: (msg) => err(color.warn(`warning: ${printable(msg)}`)),
+    out: (text) => process.stdout.write(printable(text.endsWith("\n") ? text : `${text}\n`)),
   };
 }

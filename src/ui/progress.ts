@@ -3,6 +3,7 @@
 // stderr is not a TTY (or one without a width) or NO_COLOR is set; nothing under --json.
 import ora, { type Ora } from "ora";
 import { colorEnabled } from "./colors.js";
+import { printable } from "./logger.js";
 
 export interface RunProgressRow {
   label: string;
@@ -60,21 +61,21 @@ export function createProgress(opts: { json: boolean }): Progress {
           if (row.step === 0) continue; // its "started" line said enough
           if (now - (lastPrinted.get(row.label) ?? 0) < PLAIN_EVERY_S) continue;
           lastPrinted.set(row.label, now);
-          process.stderr.write(`${describeRow(row)}\n`);
+          process.stderr.write(`${printable(describeRow(row))}\n`);
         }
       },
-      note: (line) => process.stderr.write(`${line}\n`),
+      note: (line) => process.stderr.write(`${printable(line)}\n`),
       stop() {},
     };
   }
   const spinner: Ora = ora({ stream: process.stderr, text: "starting" }).start();
   return {
     update(snapshot) {
-      spinner.text = [headline(snapshot), ...snapshot.active.map((r) => `  ${describeRow(r)}`)].join("\n");
+      spinner.text = printable([headline(snapshot), ...snapshot.active.map((r) => `  ${describeRow(r)}`)].join("\n"));
     },
     note(line) {
       spinner.clear();
-      process.stderr.write(`${line}\n`);
+      process.stderr.write(`${printable(line)}\n`);
       spinner.render();
     },
     stop: () => spinner.stop(),
