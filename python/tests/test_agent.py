@@ -193,7 +193,7 @@ def test_learner_update_steps_weights_targets_and_popart(discrete):
     assert after["popart_mu"][-1] > 0 and not torch.equal(before["popart_nu"], after["popart_nu"])
     assert int(after["popart_t"]) == 2  # the reference's counter: 1, then once per update
     assert not torch.equal(before["popart_w"], after["popart_w"])  # rescaled with the move
-    assert after["tstep.vec_norm.count"] == 4 * (agent.cfg.max_seq_len + 1) - 3  # 3 padded obs
+    assert int(after["tstep.vec_norm.t"]) == 2  # the input statistics moved once
 
     # state_dict round trip into a fresh learner reproduces the next update exactly.
     clone = Learner(make_agent("ind", "dep", discrete, seed=99), TrainConfig(lr=1e-3, warmup_updates=1))
@@ -230,19 +230,39 @@ def test_image_and_token_observations_encode():
     assert agent.tstep.cnn.net[0].weight.grad is not None
 
 
-def test_input_norm_merges_weighted_batches_exactly():
+def test_input_norm_moves_as_the_reference_and_only_centres_a_feature_that_barely_varied():
     from amago2.nets.timestep import InputNorm
+    beta = InputNorm.BETA
     g = torch.Generator().manual_seed(2)
     norm = InputNorm(3).double()
-    parts = [torch.randn(n, 3, generator=g, dtype=torch.float64) * 4 + 2 for n in (5, 9)]
-    norm.update(parts[0], torch.ones(5))
-    padded = torch.cat((parts[1], torch.full((4, 3), 1e6, dtype=torch.float64)))
+    first = torch.randn(5, 3, generator=g, dtype=torch.float64) * 4 + 2
+    first[:, 2] = 0.0  # a feature that is always 0 so far (padding, a one-hot entry never on)
+    norm.update(first, torch.ones(5))
+    step = 1 / (2 - beta)  # the first update's adaptive step, beta / (1 - (1 - beta)^2)
+    assert torch.allclose(norm.mu, step * first.mean(0))
+    assert torch.allclose(norm.nu, (1 - step) * 1.0 + step * first.square().mean(0))
+    # Padding rows (weight 0) and an empty batch change nothing.
+    second = torch.randn(9, 3, generator=g, dtype=torch.float64)
+    second[:, 2] = 0.0
+    mu, nu = norm.mu.clone(), norm.nu.clone()
+    padded = torch.cat((second, torch.full((4, 3), 1e6, dtype=torch.float64)))
     norm.update(padded, torch.cat((torch.ones(9), torch.zeros(4))))
-    norm.update(padded[:0], torch.zeros(0))  # an empty batch changes nothing
-    everything = torch.cat(parts)
-    assert norm.count == 14
-    assert torch.allclose(norm.mean, everything.mean(0))
-    assert torch.allclose(norm.var, everything.var(0, unbiased=False))
+    step = beta / (1 - (1 - beta) ** 3)
+    assert torch.allclose(norm.mu, (1 - step) * mu + step * second.mean(0))
+    assert torch.allclose(norm.nu, (1 - step) * nu + step * second.square().mean(0))
+    before = (norm.mu.clone(), norm.nu.clone(), int(norm.t))
+    norm.update(padded[:0], torch.zeros(0))
+    assert torch.equal(norm.mu, before[0]) and torch.equal(norm.nu, before[1]) and int(norm.t) == before[2]
+    x = torch.tensor([[2.0, 2.0, 1.0]], dtype=torch.float64)
+    sigma = torch.sqrt(norm.nu - norm.mu ** 2 + 1e-5)
+    assert torch.allclose(norm(x), (x - norm.mu) / sigma)
+    # Long after, the always-0 feature's moments have decayed to ~0 (sigma ~ 0.003): a 1
+    # there is only centred, where dividing would make it ~300.
+    with torch.no_grad():
+        norm.nu[2] = 0.0
+    out = norm(x)
+    assert torch.allclose(out[0, :2], (x[0, :2] - norm.mu[:2]) / sigma[:2])
+    assert float(out[0, 2]) == 1.0
 
 
 @pytest.mark.parametrize("actors", [1, 3])

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from amago2.losses import symlog
+from amago2.losses import popart_step_size, symlog
 from amago2.nets.linear import Linear
 
 TOKEN_DIM = 64
@@ -29,35 +29,45 @@ RL2_DIM = 12
 
 
 class InputNorm(nn.Module):
-    """Running mean/std normalisation. Statistics change only through update(), which the
+    """Running normalisation of the vector input, as the reference (AMAGO's InputNorm) keeps
+    it: moving first and second moments mu, nu of the real rows of each batch, moved with
+    the adaptive step beta_t = beta / (1 - (1 - beta)^t) (beta 1e-4, t counting from 2, as
+    PopArt's), sigma = sqrt(nu - mu^2 + 1e-5) clamped to [1e-3, 1e6], outputs clamped to
+    +-1e4. A feature that has barely varied (sigma <= 0.01: padding, a one-hot entry rarely
+    on) is only centred, not divided by its tiny sigma, so a value of it never seen before
+    does not arrive as a huge input. Statistics change only through update(), which the
     learner calls after each optimiser step, so a forward pass has no side effects."""
+
+    BETA = 1e-4
 
     def __init__(self, dim: int):
         super().__init__()
-        self.register_buffer("mean", torch.zeros(dim))
-        self.register_buffer("var", torch.ones(dim))
-        self.register_buffer("count", torch.zeros(()))
+        self.register_buffer("mu", torch.zeros(dim))
+        self.register_buffer("nu", torch.ones(dim))
+        self.register_buffer("t", torch.ones((), dtype=torch.long))
+
+    def sigma(self) -> Tensor:
+        return torch.sqrt(self.nu - self.mu.square() + 1e-5).nan_to_num().clamp(1e-3, 1e6)
 
     def forward(self, x: Tensor) -> Tensor:
-        return (x - self.mean) / (self.var + 1e-5).sqrt()
+        sigma = self.sigma()
+        centred = x - self.mu
+        return torch.where(sigma > 0.01, (centred / sigma).clamp(-1e4, 1e4), centred)
 
     @torch.no_grad()
     def update(self, x: Tensor, weight: Tensor) -> None:
-        """Merge the statistics of the rows of x (M, dim) whose weight (M,) is 1 (Chan et
-        al.'s parallel variance update). Weights instead of boolean indexing: no host sync."""
-        x = x.to(self.mean.dtype)
-        weight = weight.to(self.mean.dtype)
+        """Move the moments towards those of the rows of x (M, dim) whose weight (M,) is 1.
+        Weights instead of boolean indexing: no host sync. A batch without a real row
+        changes nothing."""
+        x = x.to(self.mu.dtype)
+        weight = weight.to(self.mu.dtype)
         n = weight.sum()
-        batch_mean = (x * weight[:, None]).sum(0) / n.clamp(min=1.0)
-        batch_var = ((x - batch_mean).square() * weight[:, None]).sum(0) / n.clamp(min=1.0)
-        total = self.count + n
-        delta = batch_mean - self.mean
-        share = n / total.clamp(min=1.0)
-        new_var = self.var * (1 - share) + batch_var * share + delta.square() * share * (1 - share)
-        seen = n > 0
-        self.mean.copy_(torch.where(seen, self.mean + delta * share, self.mean))
-        self.var.copy_(torch.where(seen, new_var, self.var))
-        self.count.copy_(total)
+        mean = (x * weight[:, None]).sum(0) / n.clamp(min=1.0)
+        mean_sq = (x.square() * weight[:, None]).sum(0) / n.clamp(min=1.0)
+        beta_t = torch.where(n > 0, popart_step_size(self.BETA, self.t + 1).to(x.dtype), torch.zeros((), dtype=x.dtype))
+        self.mu.lerp_(mean, beta_t)
+        self.nu.lerp_(mean_sq, beta_t)
+        self.t.add_((n > 0).long())
 
 
 def _group_norm(channels: int) -> nn.GroupNorm:
