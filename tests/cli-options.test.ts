@@ -72,7 +72,7 @@ const badInputs: { argv: string[]; says: RegExp }[] = [
   { argv: ["sweep", "ml45", "--seeds", "-2"], says: /--seeds/ },
   { argv: ["sweep", "ml45", "--seeds", "1.5"], says: /--seeds must be/ },
   { argv: ["sweep", "ml45", "--seeds", "1,1"], says: /lists a seed twice/ },
-  { argv: ["sweep", "ml45", "--scale", "huge"], says: /--scale must be one of tiny, small, paper/ },
+  { argv: ["sweep", "ml45", "--scale", "huge"], says: /--scale must be one of tiny, cpu, small, paper/ },
   { argv: ["sweep", "ml45", "--seeds", "1000000000", "--dry-run"], says: /--seeds asks for 1000000000 seeds; at most 1000/ },
   { argv: ["sweep", "ml45", "--seeds", "99999999999999999999"], says: /--seeds asks for 100000000000000000000 seeds/ },
   { argv: ["sweep", "ml45", "--steps", "100000000000000000000000"], says: /--steps must be an integer from 1 to 1,000,000,000,000/ },

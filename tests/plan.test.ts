@@ -33,7 +33,7 @@ const invalid: { yaml: string; says: RegExp }[] = [
   { yaml: "benchmark: ml45\naxes:\n  actor: [dep, best]\n", says: /'axes\.actor' must be dep, ind or both/ },
   { yaml: "benchmark: ml45\nseeds: -1\n", says: /'seeds' must be a positive integer count/ },
   { yaml: "benchmark: ml45\nseeds: [0, x]\n", says: /'seeds' must be/ },
-  { yaml: "benchmark: ml45\nscale: big\n", says: /'scale' must be one of tiny, small, paper/ },
+  { yaml: "benchmark: ml45\nscale: big\n", says: /'scale' must be one of tiny, cpu, small, paper/ },
   { yaml: "benchmark: ml45\nsteps: 10.5\n", says: /'steps' must be a positive integer/ },
   { yaml: "benchmark: ml45\noverrides: [lr]\n", says: /'overrides' must be a mapping/ },
   { yaml: "benchmark: ml45\noverrides:\n  lr: {a: 1}\n", says: /'overrides\.lr' must be a number/ },
@@ -129,7 +129,7 @@ const desc: Description = {
     ml45: { tasks: ["a"], eval_tasks: [], k: 3, horizon: 500, packages: ["metaworld"], installed: true, install_hint: null,
       presets: { paper: { total_steps: 100_000_000 }, small: { total_steps: 10_000_000 }, tiny: { total_steps: 3000 } } },
   },
-  objectives: ["dep", "ind"], scales: ["tiny", "small", "paper"],
+  objectives: ["dep", "ind"], scales: ["tiny", "cpu", "small", "paper"],
   hyperparameters: { lr: 1e-4, total_steps: 1_000_000, gammas: [0.9], actor: "ind" },
 };
 

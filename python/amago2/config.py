@@ -23,7 +23,7 @@ MAX_SEED = 2**31 - 1
 """numpy and torch take seeds below 2^32; the largest seed a run may have."""
 MAX_INT = 10**12
 """The largest integer setting: more env steps than any run takes (10^12)."""
-SCALES = ("tiny", "small", "paper")
+SCALES = ("tiny", "cpu", "small", "paper")
 DEVICES = ("auto", "cpu", "cuda")
 PAPER_GAMMAS = (0.1, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999)
 

@@ -339,7 +339,7 @@ def test_a_reused_simulator_replays_a_seed_exactly_like_a_fresh_one(which, ml45_
 def test_every_registered_benchmark_has_presets_that_resolve():
     assert presets.benchmark_names() == sorted(BENCHMARKS)
     for name in presets.benchmark_names():
-        for scale in ("tiny", "small", "paper"):
+        for scale in ("tiny", "cpu", "small", "paper"):
             cfg = resolve_config({"run_dir": "/tmp/x", "benchmark": name, "actor": "ind",
                                   "critic": "ind", "seed": 0, "scale": scale})
             assert cfg.train.total_steps > 0
@@ -394,3 +394,16 @@ def test_procgen_scores_on_the_easy_mode_normalisation():
     assert procgen.EASY_RETURN_RANGES["coinrun"] == (5.0, 10.0)
     task = procgen.procgen_task("coinrun", held_out=False)
     assert task.score(5.0) == 0.0 and task.score(10.0) == 1.0 and task.score(7.5) == 0.5
+
+
+def test_the_cpu_scale_changes_budgets_and_sizes_never_the_method():
+    def resolved(name, scale):
+        return resolve_config({"run_dir": "/tmp/x", "benchmark": name, "actor": "dep", "critic": "ind", "seed": 0,
+                               "scale": scale})
+    method = ("actor", "critic", "n_critics", "redq_subset", "gammas", "critic_loss_weight", "bin_limit",
+              "popart_beta", "popart_init_nu", "adv_samples", "prob_min", "prob_max", "log_std_min", "log_std_max")
+    for name, bins in (("ml45-mini", 32), ("popgym-mini", 16), ("gym-mini", 32), ("babyai", 16)):
+        paper, cpu = resolved(name, "paper"), resolved(name, "cpu")
+        assert {k: getattr(cpu.agent, k) for k in method} == {k: getattr(paper.agent, k) for k in method}, name
+        assert cpu.agent.num_bins == bins and cpu.agent.max_seq_len == 32 and cpu.train.total_steps == 48_000
+        assert cpu.agent.reward_multiplier == paper.agent.reward_multiplier

@@ -114,7 +114,7 @@ def test_describe_and_environment_report_are_json():
     described = json.loads(bridge.describe())
     mini = described["benchmarks"]["gym-mini"]
     assert mini["installed"] and mini["k"] == 2 and "CartPole-v1" in mini["tasks"]
-    assert set(mini["presets"]) == {"tiny", "small", "paper"}
+    assert set(mini["presets"]) == {"tiny", "cpu", "small", "paper"}
     assert described["objectives"] == ["dep", "ind"] and described["hyperparameters"]["lr"] == 1e-4
     report = json.loads(bridge.environment_report())
     assert report["torch"] == torch.__version__

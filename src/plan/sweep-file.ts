@@ -9,7 +9,7 @@ import { parseFileExecution, type FileExecution } from "../exec/slurm-options.js
 
 export const OBJECTIVES = ["dep", "ind"] as const;
 export type Objective = (typeof OBJECTIVES)[number];
-export const SCALES = ["tiny", "small", "paper"] as const;
+export const SCALES = ["tiny", "cpu", "small", "paper"] as const;
 export type Scale = (typeof SCALES)[number];
 
 /** What a sweep file says; CLI flags may override any of it (see plan/sweep.ts). */
