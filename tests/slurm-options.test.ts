@@ -33,6 +33,8 @@ test("bad executor input is a UserError naming the flag or the file's key", () =
     [() => resolveExecution({ executor: "slurm", time: "1h" }), '--time must be minutes, HH:MM:SS or D-HH:MM, got "1h"'],
     [() => resolveExecution({ executor: "slurm", mem: "lots" }), '--mem must be a size such as 16G or 16000M, got "lots"'],
     [() => resolveExecution({ executor: "slurm", sbatchArg: ["qos=high"] }), '--sbatch-arg must be one sbatch option such as --qos=high, got "qos=high"'],
+    [() => resolveExecution({ executor: "slurm", sbatchArg: ["--job-name=mine"] }), '--sbatch-arg must be an option amago2 does not set itself (it sets --job-name, -J, --output, -o, --error, -e, --array, -a, --requeue, --no-requeue, --parsable, --wrap), got "--job-name=mine"'],
+    [() => resolveExecution({ executor: "slurm", sbatchArg: ["-Jmine"] }), '--sbatch-arg must be an option amago2 does not set itself (it sets --job-name, -J, --output, -o, --error, -e, --array, -a, --requeue, --no-requeue, --parsable, --wrap), got "-Jmine"'],
     [() => parseFileExecution("s.yaml", { slurm: { gpus: 1 } }), "s.yaml: unknown key 'slurm.gpus' (known: partition, gpus_per_run, cpus_per_run, mem, time, account, max_concurrent, sbatch_args)"],
     [() => parseFileExecution("s.yaml", { slurm: { mem: "4 GB" } }), `s.yaml: 'slurm.mem' must be a size such as 16G or 16000M, got "4 GB"`],
     [() => parseFileExecution("s.yaml", { executor: "cloud" }), `s.yaml: 'executor' must be local or slurm, got "cloud"`],

@@ -105,8 +105,9 @@ function fault(kind: "os_exit" | "hang"): NodeJS.ProcessEnv {
   return { AMAGO2_ENTRY: "amago2.testing:train_with_fault", AMAGO2_FAULT: JSON.stringify({ kind, after_updates: 2 }) };
 }
 
+/** A store per test, in a directory whose name holds a space and a quote (they must not matter). */
 function home(name: string): { AMAGO2_HOME: string } {
-  return { AMAGO2_HOME: path.join(tmp.dir, name) };
+  return { AMAGO2_HOME: path.join(tmp.dir, `store 'of' ${name}`) };
 }
 
 const squeueIds = () => execFileSync("squeue", ["--me", "-h", "-r", "-o", "%i"], { encoding: "utf8" }).split("\n").filter(Boolean);

@@ -57,10 +57,20 @@ export function validateSlurmOptions(o: SlurmOptions, file: string | null = null
     if (value !== null && !/^[\w.-]+$/.test(value)) bad(name, value, "a plain name");
   }
   for (const arg of o.sbatchArgs) {
-    if (!arg.startsWith("-") || /[\n\r]/.test(arg)) bad(file === null ? "sbatch-arg" : "sbatch-args", arg, "one sbatch option such as --qos=high");
+    const flag = file === null ? "sbatch-arg" : "sbatch-args";
+    if (!arg.startsWith("-") || /[\n\r]/.test(arg)) bad(flag, arg, "one sbatch option such as --qos=high");
+    // amago2 finds its jobs again by their name and reads their output and array layout:
+    // an option that changes those would defeat the recovery of a lost submission.
+    if (RESERVED_SBATCH.some((r) => arg === r || arg.startsWith(`${r}=`) || (r.length === 2 && arg.startsWith(r)))) {
+      bad(flag, arg, `an option amago2 does not set itself (it sets ${RESERVED_SBATCH.join(", ")})`);
+    }
   }
   return o;
 }
+
+/** The sbatch options amago2 sets on every job. */
+const RESERVED_SBATCH = ["--job-name", "-J", "--output", "-o", "--error", "-e", "--array", "-a", "--requeue", "--no-requeue",
+  "--parsable", "--wrap"];
 
 export const EXECUTORS = ["local", "slurm"] as const;
 export type ExecutorName = (typeof EXECUTORS)[number];

@@ -201,7 +201,9 @@ async function submit(opts: SlurmSweepOptions, rows: RunRow[]): Promise<number> 
     const name = `amago2-${createHash("sha256").update(manifest.runDirs.join("\n")).digest("hex").slice(0, 12)}`;
     writeFileSync(path.join(scriptDir, `${name}.json`), JSON.stringify(manifest, null, 2) + "\n");
     const scriptPath = path.join(scriptDir, `${name}.sh`);
-    const schedulerLog = path.join(scriptDir, slurm.maxConcurrent === null ? `${name}-%j.out` : `${name}-%A_%a.out`);
+    // Relative to the script's directory, where sbatch runs and the job starts: #SBATCH
+    // lines are not a shell's, so an absolute path with a space or a quote could not be said.
+    const schedulerLog = slurm.maxConcurrent === null ? `${name}-%j.out` : `${name}-%A_%a.out`;
     writeFileSync(scriptPath, renderJobScript({
       name, runDirs: manifest.runDirs, packageRoot: PACKAGE_ROOT, node: process.execPath, python: opts.python, schedulerLog,
     }, slurm), { mode: 0o755 });

@@ -5,6 +5,7 @@
 // A job is named by the id Slurm prints: "1234" for a batch job, "1234_5" for task 5 of an
 // array job; squeue -r, scontrol and scancel all accept that form.
 import { readFileSync } from "node:fs";
+import path from "node:path";
 import { execa } from "execa";
 import { UserError } from "../ui/errors.js";
 import type { SlurmOptions } from "./slurm-options.js";
@@ -18,7 +19,7 @@ export interface JobScript {
   packageRoot: string;
   node: string;
   python: string;
-  /** sbatch's own output before the script redirects into the run directory. */
+  /** sbatch's own output before the script redirects into the run directory, relative to the script's directory. */
   schedulerLog: string;
 }
 
@@ -74,8 +75,8 @@ interface CommandResult {
   stderr: string;
 }
 
-async function slurmCommand(command: string, args: string[]): Promise<CommandResult> {
-  const result = await execa(command, args, { reject: false, timeout: 60_000 });
+async function slurmCommand(command: string, args: string[], cwd?: string): Promise<CommandResult> {
+  const result = await execa(command, args, { reject: false, timeout: 60_000, ...(cwd ? { cwd } : {}) });
   if (result.failed && result.code === "ENOENT") {
     throw new UserError(`${command} not found: this machine has no Slurm client on PATH (install slurm-client, or use --executor local)`);
   }
@@ -108,7 +109,8 @@ export async function preflightSlurm(o: SlurmOptions): Promise<void> {
 
 /** Submits a script; returns the job ids, one per cell (array tasks as "<job>_<i>"). */
 export async function submitJob(scriptPath: string, cells: number, o: SlurmOptions): Promise<string[]> {
-  const result = await slurmCommand("sbatch", ["--parsable", ...o.sbatchArgs, scriptPath]);
+  // From the script's directory: the job starts there, and its --output is relative to it.
+  const result = await slurmCommand("sbatch", ["--parsable", ...o.sbatchArgs, scriptPath], path.dirname(scriptPath));
   if (!result.ok) {
     throw new UserError(`Slurm refused the submission: ${slurmMessage(result.stderr) || "sbatch failed without a message"}`);
   }
