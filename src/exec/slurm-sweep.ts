@@ -11,7 +11,8 @@ import { PACKAGE_ROOT } from "../plan/package.js";
 import { dbPath, openStore, openStoreReadOnly, type Store } from "../store/db.js";
 import { ingestJournal, ingestLines } from "../store/ingest.js";
 import {
-  getRun, getSweep, listRuns, markEnded, requestCancel, runsOfSweep, type PlannedRun, type RunEnd, type RunRow,
+  getRun, getSweep, listRuns, markEnded, markSlurmJobRunning, markSubmittedToSlurm, requestCancel, runsOfSweep, type PlannedRun,
+  type RunEnd, type RunRow,
 } from "../store/runs.js";
 import { UserError } from "../ui/errors.js";
 import type { Logger } from "../ui/logger.js";
@@ -65,19 +66,6 @@ function isActive(row: RunRow): boolean {
 
 function label(row: RunRow): string {
   return `${row.benchmark} actor=${row.actor} critic=${row.critic} seed=${row.seed}`;
-}
-
-/** A new attempt was handed to Slurm: the previous attempt's outcome fields are cleared. */
-function recordSubmitted(db: Store, key: string, jobId: string, command: string): void {
-  db.prepare(`UPDATE runs SET status = 'queued', executor = 'slurm', slurm_job_id = ?, attempts = attempts + 1,
-    command = ?, orchestrator_pid = NULL, worker_pid = NULL, device = NULL, exit_code = NULL, signal = NULL,
-    error_type = NULL, error_message = NULL, error_traceback = NULL, summary = NULL, finished_at = NULL,
-    cancel_requested = 0 WHERE key = ?`).run(jobId, command, key);
-}
-
-function recordRunning(db: Store, key: string): void {
-  db.prepare("UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?) WHERE key = ?")
-    .run(Date.now() / 1000, key);
 }
 
 /** The run's end once its job has ended: the journal's summary first, Slurm's state otherwise. */
@@ -150,7 +138,7 @@ export async function refreshSlurmRuns(db: Store, rows: readonly RunRow[], offse
   for (const before of active) {
     const job = jobs.get(before.slurm_job_id!)!;
     const row = getRun(db, before.key)!;
-    if (job.phase === "running" && row.status !== "running") recordRunning(db, row.key);
+    if (job.phase === "running" && row.status !== "running") markSlurmJobRunning(db, row.key);
     else if (job.phase === "ended") markEnded(db, row.key, endOfJob(row, job));
     const status = getRun(db, row.key)!.status;
     if (status !== before.status) transitions.push({ row, status, job });
@@ -182,8 +170,8 @@ async function adoptUnrecordedJobs(db: Store, home: string, keys: Set<string>, c
     const key = manifest.keys[task];
     const row = key === undefined ? undefined : getRun(db, key);
     if (!row || !keys.has(key) || isActive(row)) continue;
-    recordSubmitted(db, key, job.id, command);
-    if (job.phase === "running") recordRunning(db, key);
+    markSubmittedToSlurm(db, key, job.id, command);
+    if (job.phase === "running") markSlurmJobRunning(db, key);
   }
 }
 
@@ -209,7 +197,7 @@ async function submit(opts: SlurmSweepOptions, rows: RunRow[]): Promise<number> 
     }, slurm), { mode: 0o755 });
     const jobIds = await submitJob(scriptPath, group.length, slurm);
     // Recorded at once, in one transaction: from here on the cells count as queued.
-    db.transaction(() => group.forEach((row, i) => recordSubmitted(db, row.key, jobIds[i], opts.command)))();
+    db.transaction(() => group.forEach((row, i) => markSubmittedToSlurm(db, row.key, jobIds[i], opts.command)))();
     group.forEach((row, i) => opts.log.info(`submitted ${label(row)} as Slurm job ${jobIds[i]} (attempt ${row.attempts + 1})`));
   }
   return rows.length;

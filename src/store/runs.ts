@@ -186,6 +186,19 @@ export function claimRun(db: Store, key: string, me: Owner, command: string, sin
   }).immediate();
 }
 
+/** A new attempt was handed to Slurm: the previous attempt's outcome fields are cleared. */
+export function markSubmittedToSlurm(db: Store, key: string, jobId: string, command: string): void {
+  db.prepare(`UPDATE runs SET status = 'queued', executor = 'slurm', slurm_job_id = ?, attempts = attempts + 1,
+    command = ?, orchestrator_pid = NULL, owner_host = NULL, owner_seen_at = NULL, worker_pid = NULL, device = NULL,
+    exit_code = NULL, signal = NULL, error_type = NULL, error_message = NULL, error_traceback = NULL, summary = NULL,
+    finished_at = NULL, cancel_requested = 0 WHERE key = ?`).run(jobId, command, key);
+}
+
+/** Slurm started the run's job. */
+export function markSlurmJobRunning(db: Store, key: string): void {
+  db.prepare("UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?) WHERE key = ?").run(now(), key);
+}
+
 /** The owner is alive: renew its claims on these runs. */
 export function renewClaims(db: Store, keys: readonly string[], me: Owner): void {
   if (keys.length === 0) return;
