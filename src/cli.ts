@@ -4,7 +4,7 @@
 import { Command, CommanderError, Option } from "commander";
 import type { ExitCode } from "./commands/exit-codes.js";
 import { toolVersion } from "./plan/package.js";
-import { UserError } from "./ui/errors.js";
+import { UserError, diskFullMessage, isDiskFull } from "./ui/errors.js";
 import { printable } from "./ui/logger.js";
 import { addExecutionOptions } from "./exec/slurm-options.js";
 
@@ -182,6 +182,10 @@ export async function main(argv: readonly string[], dispatch: Dispatch = runNow)
     if (err instanceof UserError) {
       process.stderr.write(`amago2: ${printable(err.message)}\n`);
       return 2;
+    }
+    if (isDiskFull(err)) {
+      process.stderr.write(`amago2: ${printable(diskFullMessage(err))}\n`);
+      return 1;
     }
     process.stderr.write(`amago2: unexpected error\n${(err as Error)?.stack ?? String(err)}\n`);
     return 1;

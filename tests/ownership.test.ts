@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import Database from "better-sqlite3";
 import { spawn, spawnSync } from "node:child_process";
 import { execa, type ResultPromise } from "execa";
-import { existsSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { stringify as toYaml } from "yaml";
@@ -196,6 +196,50 @@ test("a read-only store: read commands work, write commands say so in one line, 
       makeImmutable(file, false);
     }
   } finally {
+    cleanup();
+  }
+});
+
+/** A tmpfs of `mib` MiB at `dir` (root only), or why not. */
+function mountTmpfs(dir: string, mib: number): string | null {
+  mkdirSync(dir, { recursive: true });
+  const res = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${mib}m`, "tmpfs", dir], { encoding: "utf8" });
+  return res.status === 0 ? null : `cannot mount a tmpfs here (${(res.stderr || String(res.error)).trim()})`;
+}
+
+test("a disk that fills up mid-sweep: one clear line, exit 1; once space is freed the sweep resumes and the journal and store agree", async (t) => {
+  const { dir, cleanup } = tempDir("amago2-owner-");
+  const home = path.join(dir, "small-disk");
+  const why = mountTmpfs(home, 64);
+  if (why) {
+    cleanup();
+    return t.skip(why);
+  }
+  try {
+    const file = writeSweep(dir, "full", 4000, ["dep"]);
+    const sweep = cli(home, ["sweep", file, "--retries", "0"]);
+    for (;;) {
+      const running = existsSync(path.join(home, "amago2.db")) ? rows(home).find((r) => r.status === "running") : undefined;
+      if (running && events(running.run_dir).some((e) => e.type === "checkpoint")) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    // Fill every free byte: the store, the journal and the checkpoints all meet ENOSPC.
+    const filler = path.join(home, "filler");
+    spawnSync("dd", ["if=/dev/zero", `of=${filler}`, "bs=1M"], { encoding: "utf8" });
+    const full = await sweep;
+    assert.equal(full.exitCode, 1, full.stderr);
+    const last = full.stderr.trim().split("\n").at(-1)!;
+    assert.match(last, /^amago2: the disk is full \(.*\): free space, then run the same command again/);
+    assert.doesNotMatch(full.stderr, /^\s+at /m, "no stack trace");
+
+    rmSync(filler);
+    const again = await cli(home, ["sweep", file]);
+    assert.equal(again.exitCode, 0, again.stderr);
+    const [row] = rows(home);
+    assert.equal(row.status, "succeeded");
+    assertJournalMatchesStore(home, row);
+  } finally {
+    spawnSync("umount", [home]);
     cleanup();
   }
 });

@@ -111,7 +111,7 @@ test("table: prints the ablation with the definition of final under it; CSV keep
   }
 });
 
-test("table: unknown sweep, missing baseline and missing DB are user errors that write nothing", async () => {
+test("table: an unknown sweep and a missing baseline are user errors that write nothing; an empty store is not", async () => {
   const { home, env, cleanup } = fixtureHome();
   const empty = tempDir("amago2-report-empty-");
   try {
@@ -124,7 +124,12 @@ test("table: unknown sweep, missing baseline and missing DB are user errors that
     await assert.rejects(runTable(parseTableOptions(["other"], { vs: "dep/dep" }, { AMAGO2_HOME: two.dir })),
       /--vs dep\/dep: sweep 'other' has no such cell \(its cells: ind\/dep, ind\/ind\)/);
     two.cleanup();
-    await assert.rejects(runTable(parseTableOptions([], {}, { AMAGO2_HOME: empty.dir })), /no amago2 database in/);
+    // One rule for every read command: asked about everything, an empty store shows nothing
+    // and exits 0; asked about a sweep it lacks, it is a user error.
+    const nothing = await capture(() => runTable(parseTableOptions([], {}, { AMAGO2_HOME: empty.dir })));
+    assert.equal(nothing.result, 0);
+    assert.match(nothing.stderr, /^no sweeps yet in .*: nothing to tabulate\n$/);
+    await assert.rejects(runTable(parseTableOptions(["mw"], {}, { AMAGO2_HOME: empty.dir })), /no sweep 'mw': nothing has run in/);
     assert.deepEqual(readdirSync(empty.dir), []);
     assert.equal(fingerprint(home), before);
   } finally {

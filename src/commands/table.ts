@@ -70,6 +70,10 @@ function checkBaseline(sweeps: SweepRecord[], vs: TableOptions["vs"]): void {
 
 export async function runTable(opts: TableCommandOptions): Promise<ExitCode> {
   const sweeps = readSweeps(opts.home, opts.sweeps);
+  if (sweeps.length === 0) {
+    process.stderr.write(`no sweeps yet in ${opts.home}: nothing to tabulate\n`);
+    return 0;
+  }
   checkBaseline(sweeps, opts.table.vs);
   const table = buildTable(sweeps, opts.table);
   process.stdout.write(printable(renderTable(table, opts.format)));

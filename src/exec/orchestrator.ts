@@ -11,6 +11,7 @@ import {
   type Owner, type PlannedRun, type RunEnd, type RunRow,
 } from "../store/runs.js";
 import { createProgress, type ProgressSnapshot, type RunProgressRow } from "../ui/progress.js";
+import { isDiskFull } from "../ui/errors.js";
 import type { Logger } from "../ui/logger.js";
 import type { ExecutorHandlers, LocalExecution, RunOutcome, RunSpec } from "./types.js";
 
@@ -240,28 +241,52 @@ async function runHere(opts: OrchestratorOptions, todo: PlannedRun[], me: Owner,
     }
   };
 
+  // A full disk fails the store's writes: every run is asked to checkpoint and stop (their
+  // journals keep what the store cannot take), and the sweep ends with the one line that
+  // says so. Any other error is a bug and surfaces as it is.
+  let diskFull: unknown = null;
+  const withStore = (write: () => void): void => {
+    try {
+      write();
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      if (diskFull === null) {
+        diskFull = err;
+        progress.note("the disk is full: asking every run to checkpoint and stop");
+        execution?.requestStop();
+      }
+    }
+  };
+
+  /** Claim a run for this process and make its journal and the store agree; false: leave it. */
+  const claimHere = (key: string): boolean => {
+    const claim = claimRun(db, key, me, opts.command, startedAt, pidAlive);
+    if (!claim.claimed) {
+      queued--;
+      if (claim.why === "busy") busyElsewhere.add(key);
+      if (claim.why === "succeeded") done++;
+      const why = { busy: "another amago2 took it first", succeeded: "it has succeeded meanwhile", cancelled: "it was cancelled" }[claim.why];
+      progress.note(`skipped  ${label(claim.row)}: ${why}`);
+      progress.update(snapshot());
+      return false;
+    }
+    // The journal is the record the worker continues: whatever the store holds beyond it
+    // (a journal cut short by a crash or a full disk) is written back first, and the
+    // journal's own events are in the store.
+    ingestJournal(db, key, claim.row.run_dir);
+    const restored = restoreJournal(db, key, claim.row.run_dir);
+    if (restored > 0) log.warn(`${key}: the journal lacked the last ${restored} event(s) the store holds; restored them before resuming`);
+    return true;
+  };
+
   const handlers: ExecutorHandlers = {
     claim(key) {
-      const claim = claimRun(db, key, me, opts.command, startedAt, pidAlive);
-      if (!claim.claimed) {
-        queued--;
-        if (claim.why === "busy") busyElsewhere.add(key);
-        if (claim.why === "succeeded") done++;
-        const why = { busy: "another amago2 took it first", succeeded: "it has succeeded meanwhile", cancelled: "it was cancelled" }[claim.why];
-        progress.note(`skipped  ${label(claim.row)}: ${why}`);
-        progress.update(snapshot());
-        return false;
-      }
-      // The journal is the record the worker continues: whatever the store holds beyond it
-      // (a journal cut short by a crash or a full disk) is written back first, and the
-      // journal's own events are in the store.
-      ingestJournal(db, key, claim.row.run_dir);
-      const restored = restoreJournal(db, key, claim.row.run_dir);
-      if (restored > 0) log.warn(`${key}: the journal lacked the last ${restored} event(s) the store holds; restored them before resuming`);
-      return true;
+      let claimed = false;
+      withStore(() => (claimed = diskFull === null && claimHere(key)));
+      return claimed;
     },
     onStart(key, info) {
-      markWorkerStarted(db, key, info.pid, info.device);
+      withStore(() => markWorkerStarted(db, key, info.pid, info.device));
       started++;
       const row = getRun(db, key)!;
       queued--;
@@ -271,7 +296,7 @@ async function runHere(opts: OrchestratorOptions, todo: PlannedRun[], me: Owner,
       progress.note(`started  ${label(row)} on ${info.device} (attempt ${row.attempts})`);
       progress.update(snapshot());
     },
-    onEvent(key, line) {
+    onEvent: (key, line) => withStore(() => {
       const l = live.get(key);
       if (l) l.lastEventMs = Date.now();
       const res = ingestLines(db, key, [line]);
@@ -283,8 +308,8 @@ async function runHere(opts: OrchestratorOptions, todo: PlannedRun[], me: Owner,
         track(key, parseEvent(line));
         progress.update(snapshot());
       }
-    },
-    onExit(key, outcome) {
+    }),
+    onExit: (key, outcome) => withStore(() => {
       live.delete(key);
       // The journal is the record: whatever the IPC stream missed is taken from it now.
       const row = getRun(db, key)!;
@@ -299,7 +324,7 @@ async function runHere(opts: OrchestratorOptions, todo: PlannedRun[], me: Owner,
       if (retry) {
         queued++;
         progress.note(`crashed  ${label(row)} (${outcome.kind === "crashed" ? outcome.reason : ""}); retrying from its checkpoint`);
-        execution.enqueue(specs.get(key)!);
+        execution?.enqueue(specs.get(key)!);
       } else {
         if (end.status === "succeeded") done++;
         else if (end.status === "failed" || end.status === "crashed") failed++;
@@ -307,26 +332,29 @@ async function runHere(opts: OrchestratorOptions, todo: PlannedRun[], me: Owner,
         progress.note(`${end.status.padEnd(8)} ${label(row)}${detail}`);
       }
       progress.update(snapshot());
-    },
+    }),
   };
 
-  const execution = opts.startExecutor([...specs.values()], handlers);
+  let execution: LocalExecution | null = null;
+  const running = opts.startExecutor([...specs.values()], handlers);
+  execution = running;
+  if (diskFull !== null) running.requestStop();
 
   // First Ctrl-C (or SIGTERM): checkpoint and stop; queued runs never start. Second: kill.
   onStop((signals) => {
     if (signals === 1) {
       progress.note("stopping: running runs checkpoint first (Ctrl-C again to kill them)");
-      execution.requestStop();
+      running.requestStop();
     } else {
       progress.note("killing the running workers");
-      execution.kill();
+      running.kill();
     }
   });
 
   // Every CANCEL_POLL_MS: kill hung runs' workers; and `amago2 cancel` marks runs in the
   // store, a cancelled running run being stopped by a SIGTERM to its worker, which
   // checkpoints and exits like a Ctrl-C'd one.
-  const watch = setInterval(() => {
+  const watch = setInterval(() => withStore(() => {
     renewClaims(db, [...live.keys()], me);
     for (const [key, l] of live) {
       const pid = getRun(db, key)?.worker_pid;
@@ -341,13 +369,14 @@ async function runHere(opts: OrchestratorOptions, todo: PlannedRun[], me: Owner,
       stopSent.add(key);
       signalIfAlive(pid, "SIGTERM");
     }
-  }, CANCEL_POLL_MS);
+  }), CANCEL_POLL_MS);
 
   try {
-    await execution.idle;
+    await running.idle;
   } finally {
     clearInterval(watch);
     progress.stop();
   }
+  if (diskFull !== null) throw diskFull;
   return started;
 }

@@ -2,7 +2,7 @@
 // mistake is a UserError naming the file and the key.
 import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
-import { parse as parseYaml } from "yaml";
+import { parseDocument } from "yaml";
 import { UserError } from "../ui/errors.js";
 import { EXPERIMENTS_DIR } from "./package.js";
 import { parseFileExecution, type FileExecution } from "../exec/slurm-options.js";
@@ -168,18 +168,27 @@ function benchmarkDef(file: string, value: Record<string, unknown>): { name: str
 }
 
 export function loadSweepFile(file: string): SweepFile {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, "utf8");
+    bytes = readFileSync(file);
   } catch (err) {
     throw new UserError(`cannot read sweep file ${file} (${(err as NodeJS.ErrnoException).code ?? "error"}): give a readable .yaml path or a benchmark name`);
   }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new UserError(`${file} is not UTF-8 text: save it as UTF-8`);
+  }
+  const parsed = parseDocument(text, { logLevel: "silent" });
+  if (parsed.errors.length > 0) throw new UserError(`${file} is not valid YAML: ${parsed.errors[0].message.split("\n")[0]}`);
+  const tag = parsed.warnings.find((w) => w.code === "TAG_RESOLVE_FAILED");
+  if (tag) throw new UserError(`${file}: ${tag.message.split("\n")[0]}; sweep files hold plain YAML (mappings, lists, strings, numbers)`);
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = parsed.toJS();
   } catch (err) {
-    const first = String((err as Error).message).split("\n")[0];
-    throw new UserError(`${file} is not valid YAML: ${first}`);
+    throw new UserError(`${file} is not valid YAML: ${String((err as Error).message).split("\n")[0]}`);
   }
   if (!isMapping(doc)) throw new UserError(`${file}: a sweep file must be a YAML mapping with at least 'benchmark'`);
   checkKeys(file, "", doc, TOP_KEYS);

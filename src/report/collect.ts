@@ -90,12 +90,11 @@ function runRecord(db: Store, row: RunRow, settings: Record<string, string>, axe
  */
 export function collectSweeps(db: Store, names: readonly string[]): SweepRecord[] {
   const known = listSweeps(db);
-  if (known.length === 0) throw new UserError("the database has no sweeps yet: run `amago2 sweep <benchmark>` first");
   const wanted = names.length ? names : known.map((s) => s.name);
   return wanted.map((name) => {
     const sweep = getSweep(db, name);
     if (!sweep) {
-      throw new UserError(`unknown sweep '${name}': known sweeps are ${known.map((s) => s.name).join(", ")}`);
+      throw new UserError(`unknown sweep '${name}': known sweeps are ${known.map((s) => s.name).join(", ") || "none yet"}`);
     }
     const rows = runsOfSweep(db, name);
     const settings = rows.map((r) => settingsOf(JSON.parse(r.request) as Record<string, unknown>));

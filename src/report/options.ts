@@ -42,7 +42,10 @@ export function parseSweepNames(names: readonly string[]): string[] {
 export function readSweeps(home: string, names: readonly string[]): SweepRecord[] {
   const db = openStoreReadOnly(home);
   if (!db) {
-    throw new UserError(`no amago2 database in ${home}: run \`amago2 sweep <benchmark>\` first, or set AMAGO2_HOME to where your runs are`);
+    // The rule of every read command: asked about everything, an empty store is no error
+    // (nothing to show); asked about a sweep that does not exist, it is.
+    if (names.length === 0) return [];
+    throw new UserError(`no sweep '${names[0]}': nothing has run in ${home} yet (run \`amago2 sweep <benchmark>\` first, or set AMAGO2_HOME to where your runs are)`);
   }
   try {
     return collectSweeps(db, names);
