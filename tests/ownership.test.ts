@@ -5,6 +5,7 @@ import Database from "better-sqlite3";
 import { spawn, spawnSync } from "node:child_process";
 import { execa, type ResultPromise } from "execa";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { stringify as toYaml } from "yaml";
@@ -240,6 +241,29 @@ test("a disk that fills up mid-sweep: one clear line, exit 1; once space is free
     assertJournalMatchesStore(home, row);
   } finally {
     spawnSync("umount", [home]);
+    cleanup();
+  }
+});
+
+test("a run left running by an amago2 that is gone shows as stale, with who and since when", async () => {
+  const { dir, cleanup } = tempDir("amago2-owner-");
+  try {
+    const home = path.join(dir, "home");
+    const db = openStore(home);
+    const request = { run_dir: path.join(home, "runs", "k"), benchmark: "gym-mini", actor: "ind" as const, critic: "ind" as const,
+      seed: 0, scale: "tiny" as const, device: "auto" as const, overrides: {} };
+    upsertSweep(db, { name: "left", benchmark: "gym-mini", scale: "tiny", source: "f.yaml", command: "amago2 sweep" },
+      [{ key: "k", benchmark: "gym-mini", actor: "ind", critic: "ind", seed: 0, scale: "tiny", runDir: request.run_dir, request }]);
+    const dead = Number(spawnSync(process.execPath, ["-e", "console.log(process.pid)"], { encoding: "utf8" }).stdout.trim());
+    db.prepare("UPDATE runs SET status = 'running', orchestrator_pid = ?, owner_host = ?, owner_seen_at = ? WHERE key = 'k'")
+      .run(dead, os.hostname(), Date.UTC(2026, 10, 30, 12, 0, 0) / 1000);
+    db.close();
+    const listed = JSON.parse((await cli(home, ["runs", "--json"])).stdout) as { status: string; stale: string | null }[];
+    assert.equal(listed[0].status, "running");
+    assert.equal(listed[0].stale, `its amago2 (pid ${dead} on ${os.hostname()}) is gone, last seen 2026-11-30 12:00:00 UTC; the next sweep resumes it`);
+    const status = await cli(home, ["status", "left"]);
+    assert.match(status.stdout, /running \(stale\)/);
+  } finally {
     cleanup();
   }
 });

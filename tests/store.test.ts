@@ -1,7 +1,7 @@
 // Migrations, the meta checks, event validation and idempotent ingest.
 import assert from "node:assert/strict";
 import Database from "better-sqlite3";
-import { mkdirSync, readFileSync, writeFileSync, appendFileSync } from "node:fs";
+import { appendFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { dbPath, openStore, openStoreReadOnly, preflightHome } from "../src/store/db.js";
@@ -209,4 +209,24 @@ test("Python's non-finite JSON tokens are read, strings containing them are left
     { a: "NaN", b: ["Infinity", "-Infinity"], c: "NaN is -Infinity" });
   const ev = parseEvent('{"seq": 0, "t": 1, "type": "error", "step": 0, "update": 0, "error_type": "E", "message": "x", "traceback": "T"}');
   assert.equal(ev.type, "error");
+});
+
+test("a store copied elsewhere reads its own run directories, not the original's", () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const original = path.join(dir, "a");
+    const db = openStore(original);
+    const request = { run_dir: path.join(original, "runs", "k"), benchmark: "gym-mini", actor: "ind" as const, critic: "ind" as const,
+      seed: 0, scale: "tiny" as const, device: "auto" as const, overrides: {} };
+    upsertSweep(db, { name: "s", benchmark: "gym-mini", scale: "tiny", source: "f.yaml", command: "c" },
+      [{ key: "k", benchmark: "gym-mini", actor: "ind", critic: "ind", seed: 0, scale: "tiny", runDir: request.run_dir, request }]);
+    db.close();
+    const copy = path.join(dir, "b");
+    cpSync(original, copy, { recursive: true });
+    const moved = openStoreReadOnly(copy)!;
+    assert.equal(getRun(moved, "k")!.run_dir, path.join(copy, "runs", "k"));
+    moved.close();
+  } finally {
+    cleanup();
+  }
 });

@@ -1,6 +1,7 @@
 // `amago2 runs`: every run in the store, newest last.
 import { amagoHome, openStoreReadOnly } from "../store/db.js";
-import { listRuns, overviewOf, type RunOverview, type RunRow } from "../store/runs.js";
+import { pidAlive, thisOwner } from "../exec/orchestrator.js";
+import { listRuns, overviewOf, ownerGone, type RunOverview, type RunRow } from "../store/runs.js";
 import { createLogger } from "../ui/logger.js";
 import type { ExitCode } from "./exit-codes.js";
 import { renderColumns } from "./summary.js";
@@ -12,6 +13,11 @@ export interface RunsOptions {
 export interface RunListing extends RunOverview {
   /** The error's type and the first line of its message. */
   error: string | null;
+  /**
+   * For a run recorded running (or queued) whose amago2 is gone: who that was and when it
+   * was last seen. The next `sweep` of it takes it over and resumes it.
+   */
+  stale: string | null;
 }
 
 export function parseRunsOptions(raw: { json?: boolean }): RunsOptions {
@@ -19,9 +25,15 @@ export function parseRunsOptions(raw: { json?: boolean }): RunsOptions {
 }
 
 export function toListing(r: RunRow): RunListing {
+  const held = (r.status === "running" || r.status === "queued") && r.executor === "local";
+  const seen = r.owner_seen_at ?? r.heartbeat_at;
   return {
     ...overviewOf(r),
     error: r.error_type ? `${r.error_type}: ${(r.error_message ?? "").split("\n")[0]}` : null,
+    stale: held && ownerGone(r, thisOwner(), pidAlive)
+      ? `its amago2 (pid ${r.orchestrator_pid ?? "?"}${r.owner_host ? ` on ${r.owner_host}` : ""}) is gone` +
+        `${seen ? `, last seen ${new Date(seen * 1000).toISOString().replace("T", " ").slice(0, 19)} UTC` : ""}; the next sweep resumes it`
+      : null,
   };
 }
 
@@ -38,8 +50,8 @@ export function collectRuns(home: string): RunListing[] {
 export function renderRuns(rows: RunListing[]): string {
   return renderColumns(
     ["key", "status", "step", "attempts", "device", "error"],
-    rows.map((r) => [r.key, r.status, r.totalSteps ? `${r.step}/${r.totalSteps}` : String(r.step), String(r.attempts),
-      r.device ?? "-", r.error ?? ""]),
+    rows.map((r) => [r.key, r.stale ? `${r.status} (stale)` : r.status, r.totalSteps ? `${r.step}/${r.totalSteps}` : String(r.step),
+      String(r.attempts), r.device ?? "-", r.stale ?? r.error ?? ""]),
   );
 }
 

@@ -1,7 +1,8 @@
 // Reads and writes of sweeps and runs. Every write is one synchronous statement or
 // transaction; nothing here awaits.
+import path from "node:path";
 import type { RunRequest } from "../exec/types.js";
-import type { Store } from "./db.js";
+import { runDirOf, type Store } from "./db.js";
 
 export const RUN_STATUSES = ["planned", "queued", "running", "succeeded", "failed", "crashed", "cancelled", "interrupted"] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
@@ -103,8 +104,18 @@ export function upsertSweep(
   })();
 }
 
+/**
+ * A row as read: its run directory is where this store keeps it, `<home>/runs/<key>`,
+ * whatever path was recorded (a store copied or moved elsewhere reads its own runs, not
+ * the original's).
+ */
+function located(db: Store, row: RunRow): RunRow {
+  return { ...row, run_dir: runDirOf(path.dirname(db.name), row.key) };
+}
+
 export function getRun(db: Store, key: string): RunRow | undefined {
-  return db.prepare("SELECT * FROM runs WHERE key = ?").get(key) as RunRow | undefined;
+  const row = db.prepare("SELECT * FROM runs WHERE key = ?").get(key) as RunRow | undefined;
+  return row && located(db, row);
 }
 
 export function getSweep(db: Store, name: string): SweepRow | undefined {
@@ -116,21 +127,22 @@ export function listSweeps(db: Store): SweepRow[] {
 }
 
 export function runsOfSweep(db: Store, sweep: string): RunRow[] {
-  return db.prepare(`SELECT runs.* FROM runs JOIN sweep_runs ON sweep_runs.run_key = runs.key
+  return (db.prepare(`SELECT runs.* FROM runs JOIN sweep_runs ON sweep_runs.run_key = runs.key
     WHERE sweep_runs.sweep = ? ORDER BY runs.benchmark, runs.actor, runs.critic, runs.seed, runs.key`)
-    .all(sweep) as RunRow[];
+    .all(sweep) as RunRow[]).map((r) => located(db, r));
 }
 
 export function listRuns(db: Store): RunRow[] {
-  return db.prepare("SELECT * FROM runs ORDER BY created_at, benchmark, actor, critic, seed, key").all() as RunRow[];
+  return (db.prepare("SELECT * FROM runs ORDER BY created_at, benchmark, actor, critic, seed, key").all() as RunRow[])
+    .map((r) => located(db, r));
 }
 
 /** A run by its full key or a unique prefix of it. */
 export function findRuns(db: Store, keyOrPrefix: string): RunRow[] {
   const exact = getRun(db, keyOrPrefix);
   if (exact) return [exact];
-  return db.prepare("SELECT * FROM runs WHERE substr(key, 1, ?) = ? ORDER BY key")
-    .all(keyOrPrefix.length, keyOrPrefix) as RunRow[];
+  return (db.prepare("SELECT * FROM runs WHERE substr(key, 1, ?) = ? ORDER BY key")
+    .all(keyOrPrefix.length, keyOrPrefix) as RunRow[]).map((r) => located(db, r));
 }
 
 /** The amago2 process that owns runs: its pid and host. */
