@@ -8,7 +8,7 @@ import path from "node:path";
 import { test } from "node:test";
 import { stringify as toYaml } from "yaml";
 import { BIN, tempDir } from "./helpers.js";
-import { TINY_BENCHMARK_DEF, TINY_OVERRIDES, isAlive, journalLines, waitUntilGone, type Event } from "./exec-helpers.js";
+import { TINY_BENCHMARK_DEF, TINY_OVERRIDES, journalLines, processesMentioning, waitUntilGone, type Event } from "./exec-helpers.js";
 
 /** A one-run sweep file: 40 env steps and 2 updates per epoch, a checkpoint every 2 updates. */
 function writeSweep(dir: string, name: string, steps: number): string {
@@ -76,20 +76,6 @@ async function waitForEvent(home: string, accept: (e: Event) => boolean, withinM
     if (Date.now() > deadline) throw new Error("no such event in time");
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-}
-
-/** Live processes whose command line mentions `needle` (a run directory). */
-function processesMentioning(needle: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(needle) && isAlive(Number(entry))) pids.push(Number(entry));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return pids;
 }
 
 test("Ctrl-C stops a sweep with exit 130, runs interrupted, no orphans; the next sweep resumes them", async () => {

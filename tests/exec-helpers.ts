@@ -1,6 +1,6 @@
 // Shared by the executor tests: a tiny real training request, an executor run that records
 // everything the handlers see, and process-liveness checks.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { startLocal } from "../src/exec/local.js";
 import type { LocalExecution, RunOutcome, RunRequest, RunSpec } from "../src/exec/types.js";
@@ -131,4 +131,18 @@ export async function waitUntilGone(pid: number, withinMs = 10_000): Promise<boo
 /** The Python pid a run reported in its `started` events (one per attempt). */
 export function pythonPids(rec: RunRecord): number[] {
   return rec.events.filter((e) => e.type === "started").map((e) => e.pid!);
+}
+
+/** Live processes whose command line mentions `needle` (a run directory). */
+export function processesMentioning(needle: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(needle) && isAlive(Number(entry))) pids.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return pids;
 }

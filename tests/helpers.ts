@@ -6,6 +6,8 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before } from "node:test";
+import { openStore } from "../src/store/db.js";
+import { upsertSweep } from "../src/store/runs.js";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const BIN = path.join(REPO_ROOT, "bin", "amago2.js");
@@ -103,4 +105,18 @@ export function withoutUserPython(): void {
   after(() => {
     if (saved !== undefined) process.env.AMAGO2_PYTHON = saved;
   });
+}
+
+/** A store in `home` with one sweep of one planned run (gym-mini, ind/ind, seed 0), for tests of the store alone. */
+export function storeWithOneRun(home: string, sweep: string, key: string): void {
+  const runDir = path.join(home, "runs", key);
+  const request = { run_dir: runDir, benchmark: "gym-mini", actor: "ind" as const, critic: "ind" as const, seed: 0,
+    scale: "tiny" as const, device: "auto" as const, overrides: {} };
+  const db = openStore(home);
+  try {
+    upsertSweep(db, { name: sweep, benchmark: "gym-mini", scale: "tiny", source: "f.yaml", command: "amago2 sweep" },
+      [{ key, benchmark: "gym-mini", actor: "ind", critic: "ind", seed: 0, scale: "tiny", runDir, request }]);
+  } finally {
+    db.close();
+  }
 }

@@ -4,15 +4,14 @@ import assert from "node:assert/strict";
 import Database from "better-sqlite3";
 import { spawn, spawnSync } from "node:child_process";
 import { execa, type ResultPromise } from "execa";
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { stringify as toYaml } from "yaml";
 import { openStore } from "../src/store/db.js";
-import { upsertSweep } from "../src/store/runs.js";
-import { BIN, fingerprint, tempDir } from "./helpers.js";
-import { TINY_BENCHMARK_DEF, TINY_OVERRIDES, journalLines, type Event } from "./exec-helpers.js";
+import { BIN, fingerprint, storeWithOneRun, tempDir } from "./helpers.js";
+import { TINY_BENCHMARK_DEF, TINY_OVERRIDES, journalLines, processesMentioning, type Event } from "./exec-helpers.js";
 
 /** A sweep file of `critics.length` CartPole runs (40 env steps and 2 updates per epoch). */
 function writeSweep(dir: string, name: string, steps: number, critics: string[]): string {
@@ -48,6 +47,15 @@ const rows = (home: string) => query<Row>(home, "SELECT key, status, attempts, r
 const storedSeqs = (home: string, key: string) =>
   query<{ seq: number }>(home, "SELECT seq FROM events WHERE run_key = ? ORDER BY seq", key).map((r) => r.seq);
 const events = (runDir: string) => journalLines(runDir).map((l) => JSON.parse(l) as Event);
+
+/** Waits until a run of `home` is running and has written a checkpoint; returns it. */
+async function runningWithCheckpoint(home: string): Promise<Row> {
+  for (;;) {
+    const running = existsSync(path.join(home, "amago2.db")) ? rows(home).find((r) => r.status === "running") : undefined;
+    if (running && events(running.run_dir).some((e) => e.type === "checkpoint")) return running;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
 
 /** The journal and the store hold the same events, numbered 0, 1, 2, ... once each. */
 function assertJournalMatchesStore(home: string, row: Row): void {
@@ -116,12 +124,7 @@ test("cancel during a live sweep: the running run stops and is recorded cancelle
     const home = path.join(dir, "home");
     const file = writeSweep(dir, "stopme", 4000, ["dep", "ind"]);
     const sweep = cli(home, ["sweep", file, "--parallel", "1"]);
-    // Wait until the first run has checkpointed, so that it is well under way.
-    for (;;) {
-      const running = existsSync(path.join(home, "amago2.db")) ? rows(home).find((r) => r.status === "running") : undefined;
-      if (running && events(running.run_dir).some((e) => e.type === "checkpoint")) break;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    await runningWithCheckpoint(home); // the first run is well under way
     const cancel = await cli(home, ["cancel", "stopme"]);
     assert.equal(cancel.exitCode, 0, cancel.stderr);
     const done = await sweep;
@@ -142,11 +145,7 @@ test("Ctrl-C with the output piped to a reader that died with it (`sweep | tee l
     const file = writeSweep(dir, "piped", 4000, ["dep"]);
     const sweep = spawn(process.execPath, [BIN, "sweep", file], { env: { ...process.env, AMAGO2_HOME: home, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
     const exited = new Promise<number | null>((resolve) => sweep.on("exit", (code) => resolve(code)));
-    for (;;) {
-      const running = existsSync(path.join(home, "amago2.db")) ? rows(home).find((r) => r.status === "running") : undefined;
-      if (running && events(running.run_dir).some((e) => e.type === "checkpoint")) break;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    await runningWithCheckpoint(home);
     // The terminal's Ctrl-C reaches the whole pipeline: the reader (tee) dies, then amago2
     // is told to stop, and everything it writes from then on meets a closed pipe.
     sweep.stdout.destroy();
@@ -171,9 +170,7 @@ test("a read-only store: read commands work, write commands say so in one line, 
   const { dir, cleanup } = tempDir("amago2-owner-");
   try {
     const home = path.join(dir, "home");
-    const db = openStore(home);
-    upsertSweep(db, { name: "kept", benchmark: "gym-mini", scale: "tiny", source: "f.yaml", command: "amago2 sweep" }, []);
-    db.close();
+    storeWithOneRun(home, "kept", "k");
     const file = path.join(home, "amago2.db");
     const why = makeImmutable(file, true);
     if (why) return t.skip(why);
@@ -219,11 +216,7 @@ test("a disk that fills up mid-sweep: one clear line, exit 1; once space is free
   try {
     const file = writeSweep(dir, "full", 4000, ["dep"]);
     const sweep = cli(home, ["sweep", file, "--retries", "0"]);
-    for (;;) {
-      const running = existsSync(path.join(home, "amago2.db")) ? rows(home).find((r) => r.status === "running") : undefined;
-      if (running && events(running.run_dir).some((e) => e.type === "checkpoint")) break;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    await runningWithCheckpoint(home);
     // Fill every free byte: the store, the journal and the checkpoints all meet ENOSPC.
     const filler = path.join(home, "filler");
     spawnSync("dd", ["if=/dev/zero", `of=${filler}`, "bs=1M"], { encoding: "utf8" });
@@ -249,11 +242,8 @@ test("a run left running by an amago2 that is gone shows as stale, with who and 
   const { dir, cleanup } = tempDir("amago2-owner-");
   try {
     const home = path.join(dir, "home");
+    storeWithOneRun(home, "left", "k");
     const db = openStore(home);
-    const request = { run_dir: path.join(home, "runs", "k"), benchmark: "gym-mini", actor: "ind" as const, critic: "ind" as const,
-      seed: 0, scale: "tiny" as const, device: "auto" as const, overrides: {} };
-    upsertSweep(db, { name: "left", benchmark: "gym-mini", scale: "tiny", source: "f.yaml", command: "amago2 sweep" },
-      [{ key: "k", benchmark: "gym-mini", actor: "ind", critic: "ind", seed: 0, scale: "tiny", runDir: request.run_dir, request }]);
     const dead = Number(spawnSync(process.execPath, ["-e", "console.log(process.pid)"], { encoding: "utf8" }).stdout.trim());
     db.prepare("UPDATE runs SET status = 'running', orchestrator_pid = ?, owner_host = ?, owner_seen_at = ? WHERE key = 'k'")
       .run(dead, os.hostname(), Date.UTC(2026, 10, 30, 12, 0, 0) / 1000);
@@ -263,6 +253,43 @@ test("a run left running by an amago2 that is gone shows as stale, with who and 
     assert.equal(listed[0].stale, `its amago2 (pid ${dead} on ${os.hostname()}) is gone, last seen 2026-11-30 12:00:00 UTC; the next sweep resumes it`);
     const status = await cli(home, ["status", "left"]);
     assert.match(status.stdout, /running \(stale\)/);
+  } finally {
+    cleanup();
+  }
+});
+
+test("SIGKILL to the CLI or to a worker at random moments, round after round: in the end every journal and the store agree", async () => {
+  const { dir, cleanup } = tempDir("amago2-owner-");
+  try {
+    const home = path.join(dir, "home");
+    const file = writeSweep(dir, "crashy", 400, ["dep", "ind"]);
+    let state = 20261201; // a fixed seed: the same moments every time the test runs
+    const random = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let round = 0; round < 4; round++) {
+      const sweep = cli(home, ["sweep", file, "--parallel", "2", "--retries", "0"]);
+      // A moment measured in events, not in time: after some journal line of some run.
+      const after = 1 + Math.floor(random() * 12);
+      let target: Row | undefined;
+      while (!target) {
+        const live = existsSync(path.join(home, "amago2.db")) ? rows(home).filter((r) => r.status === "running") : [];
+        target = live.find((r) => existsSync(path.join(r.run_dir, "events.jsonl")) && journalLines(r.run_dir).length >= after);
+        if (sweep.exitCode !== undefined && sweep.exitCode !== null) break;
+        if (!target) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      if (target && random() < 0.5) {
+        sweep.kill("SIGKILL");
+      } else if (target) {
+        const worker = processesMentioning(target.run_dir).find((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("worker.js"));
+        if (worker) process.kill(worker, "SIGKILL");
+      }
+      await sweep;
+    }
+    const last = await cli(home, ["sweep", file, "--parallel", "2"]);
+    assert.equal(last.exitCode, 0, last.stderr);
+    for (const row of rows(home)) {
+      assert.equal(row.status, "succeeded", row.key);
+      assertJournalMatchesStore(home, row);
+    }
   } finally {
     cleanup();
   }

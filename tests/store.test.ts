@@ -11,7 +11,7 @@ import { MIGRATIONS, SCHEMA_VERSION, migrate } from "../src/store/migrations.js"
 import { renderSchemaDoc } from "../src/store/schema-doc.js";
 import { getRun, upsertSweep, type PlannedRun } from "../src/store/runs.js";
 import { UserError } from "../src/ui/errors.js";
-import { REPO_ROOT, fingerprint, tempDir } from "./helpers.js";
+import { REPO_ROOT, fingerprint, storeWithOneRun, tempDir } from "./helpers.js";
 
 function columns(db: Database.Database, table: string): string[] {
   return (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name);
@@ -215,12 +215,7 @@ test("a store copied elsewhere reads its own run directories, not the original's
   const { dir, cleanup } = tempDir();
   try {
     const original = path.join(dir, "a");
-    const db = openStore(original);
-    const request = { run_dir: path.join(original, "runs", "k"), benchmark: "gym-mini", actor: "ind" as const, critic: "ind" as const,
-      seed: 0, scale: "tiny" as const, device: "auto" as const, overrides: {} };
-    upsertSweep(db, { name: "s", benchmark: "gym-mini", scale: "tiny", source: "f.yaml", command: "c" },
-      [{ key: "k", benchmark: "gym-mini", actor: "ind", critic: "ind", seed: 0, scale: "tiny", runDir: request.run_dir, request }]);
-    db.close();
+    storeWithOneRun(original, "s", "k");
     const copy = path.join(dir, "b");
     cpSync(original, copy, { recursive: true });
     const moved = openStoreReadOnly(copy)!;
