@@ -164,9 +164,10 @@ class Agent(nn.Module):
         actor_loss, critic_loss, actor_steps, critic_steps, state, q_replay, advantage} (the
         losses keep their graphs; the *_steps are their terms per step (N,), of which they
         are the masked means; state is the encoder output (N, D) the heads read; advantage
-        the Ind actor's (G, N), else None). As in the reference, the TD targets are built with the PopArt state of the
-        last update, the state then moves towards them, and every loss term reads the moved
-        state; `popart` is that state, for the learner to keep (the loss changes nothing)."""
+        the Ind actor's (G, N), else None). As in the reference, the TD targets are built
+        with the PopArt state of the last update, the state then moves towards them, and
+        every loss term reads the moved state; `popart` is that state, for the learner to
+        keep (the loss itself changes nothing)."""
         cfg = self.cfg
         b, l, a = batch["action"].shape
         n = b * l
