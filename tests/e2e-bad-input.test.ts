@@ -19,6 +19,21 @@ test("bad inputs: exit 2, one line, DB unchanged", async () => {
     writeFileSync(path.join(notAmago, "amago2.db"), "a text file where the database should be\n".repeat(50));
     const aFile = path.join(dir, "plain-file");
     writeFileSync(aFile, "x");
+    // Values only Python's config can judge: each must be refused before anything is recorded.
+    const userSet = (name: string, body: string) => {
+      const file = path.join(dir, `${name}.yaml`);
+      writeFileSync(file, `scale: tiny\nseeds: 1\nbenchmark:\n  name: ${name}\n  tasks:\n${body}`);
+      return file;
+    };
+    const cartpole = "    - {env_id: CartPole-v1}\n";
+    const negativeContext = userSet("neg", `${cartpole}overrides: {max_seq_len: -5}\n`);
+    const fractionalContext = userSet("frac", `${cartpole}overrides: {max_seq_len: 1.5}\n`);
+    const nanLr = userSet("nan", `${cartpole}overrides: {lr: .nan}\n`);
+    const presetTypo = userSet("typo", `${cartpole}  preset: {learning_rate: 0.001}\n`);
+    const noSuchEnv = userSet("noenv", "    - {env_id: NoSuchEnv-v0}\n");
+    const badKwargs = userSet("kwargs", "    - {env_id: CartPole-v1, kwargs: {wings: 2}}\n");
+    const escapeName = path.join(dir, "escape.yaml");
+    writeFileSync(escapeName, "benchmark: gym-mini\nname: ../../escape\n");
 
     const cases: { args: string[]; env?: NodeJS.ProcessEnv; home?: string; says: RegExp }[] = [
       { args: ["sweep", "mujoco-party"], says: /unknown benchmark 'mujoco-party' \(known: atari, babyai, gym-mini/ },
@@ -34,6 +49,15 @@ test("bad inputs: exit 2, one line, DB unchanged", async () => {
       { args: ["sweep", "gym-mini", "--scale", "tiny"], home: path.join(aFile, "home"), says: /AMAGO2_HOME .* is not writable \(ENOTDIR\)/ },
       { args: ["sweep", "gym-mini", "--scale", "tiny"], home: notAmago, says: /amago2\.db is not an amago2 database/ },
       { args: ["status"], home: notAmago, says: /is not an amago2 database/ },
+      { args: ["sweep", negativeContext], says: /max_seq_len must be positive; got -5/ },
+      { args: ["sweep", fractionalContext], says: /override 'max_seq_len' must be int, got 1\.5/ },
+      { args: ["sweep", nanLr], says: /'overrides\.lr' must be a finite number, got NaN/ },
+      { args: ["sweep", presetTypo], says: /unknown hyperparameter 'learning_rate'/ },
+      { args: ["sweep", noSuchEnv], says: /benchmark 'noenv' cannot run in .*: env_id 'NoSuchEnv-v0' is not a registered Gymnasium environment/ },
+      { args: ["sweep", badKwargs], says: /benchmark 'kwargs' cannot run in .*wings/ },
+      { args: ["sweep", escapeName], says: /'name' must be letters, digits/ },
+      { args: ["sweep", "gym-mini", "--seeds", "1000000000", "--dry-run"], says: /--seeds asks for 1000000000 seeds; at most 1000/ },
+      { args: ["sweep", "gym-mini", "--steps", "100000000000000000000000"], says: /--steps must be an integer from 1 to/ },
     ];
     for (const c of cases) {
       const target = c.home ?? home;
