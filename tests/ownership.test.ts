@@ -44,6 +44,17 @@ function query<T>(home: string, sql: string, ...params: unknown[]): T[] {
 }
 
 const rows = (home: string) => query<Row>(home, "SELECT key, status, attempts, run_dir FROM runs ORDER BY key");
+
+/** The runs of a store a CLI may still be creating: none until its database and tables exist. */
+function rowsSoFar(home: string): Row[] {
+  if (!existsSync(path.join(home, "amago2.db"))) return [];
+  try {
+    return rows(home);
+  } catch (err) {
+    if ((err as { code?: string }).code === "SQLITE_ERROR") return []; // the tables are not made yet
+    throw err;
+  }
+}
 const storedSeqs = (home: string, key: string) =>
   query<{ seq: number }>(home, "SELECT seq FROM events WHERE run_key = ? ORDER BY seq", key).map((r) => r.seq);
 const events = (runDir: string) => journalLines(runDir).map((l) => JSON.parse(l) as Event);
@@ -51,7 +62,7 @@ const events = (runDir: string) => journalLines(runDir).map((l) => JSON.parse(l)
 /** Waits until a run of `home` is running and has written a checkpoint; returns it. */
 async function runningWithCheckpoint(home: string): Promise<Row> {
   for (;;) {
-    const running = existsSync(path.join(home, "amago2.db")) ? rows(home).find((r) => r.status === "running") : undefined;
+    const running = rowsSoFar(home).find((r) => r.status === "running");
     if (running && events(running.run_dir).some((e) => e.type === "checkpoint")) return running;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
@@ -214,7 +225,7 @@ test("a disk that fills up mid-sweep: one clear line, exit 1; once space is free
     return t.skip(why);
   }
   try {
-    const file = writeSweep(dir, "full", 4000, ["dep"]);
+    const file = writeSweep(dir, "full", 1200, ["dep"]);
     const sweep = cli(home, ["sweep", file, "--retries", "0"]);
     await runningWithCheckpoint(home);
     // Fill every free byte: the store, the journal and the checkpoints all meet ENOSPC.
@@ -271,7 +282,7 @@ test("SIGKILL to the CLI or to a worker at random moments, round after round: in
       const after = 1 + Math.floor(random() * 12);
       let target: Row | undefined;
       while (!target) {
-        const live = existsSync(path.join(home, "amago2.db")) ? rows(home).filter((r) => r.status === "running") : [];
+        const live = rowsSoFar(home).filter((r) => r.status === "running");
         target = live.find((r) => existsSync(path.join(r.run_dir, "events.jsonl")) && journalLines(r.run_dir).length >= after);
         if (sweep.exitCode !== undefined && sweep.exitCode !== null) break;
         if (!target) await new Promise((resolve) => setTimeout(resolve, 50));
