@@ -249,6 +249,19 @@ describe("Slurm executor on a real cluster", { skip: cluster.skip ?? false }, ()
     assert.equal(ended.state, "CANCELLED");
   });
 
+  test("two sweeps submitting one store at the same moment: each cell gets one job", async () => {
+    const env = home("twice");
+    const file = sweepFile(tmp.dir, "twice", ["dep", "ind"]);
+    const args = ["sweep", file, "--executor", "slurm", "--follow"];
+    const [a, b] = await Promise.all([runCli(args, env), runCli(args, env)]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    const runs = rows(env.AMAGO2_HOME);
+    assert.deepEqual(runs.map((r) => [r.status, r.attempts]), [["succeeded", 1], ["succeeded", 1]]);
+    const submitted = [...`${a.stderr}\n${b.stderr}`.matchAll(/submitted .* as Slurm job (\d+)/g)].map((m) => m[1]);
+    assert.deepEqual(submitted.sort(), runs.map((r) => r.slurm_job_id!).sort(), "one submission per cell, in all");
+  });
+
   test("bad Slurm input: one line, exit 2, nothing written", async () => {
     const file = sweepFile(tmp.dir, "bad", ["ind"]);
     const nodeOnly = path.join(tmp.dir, "node-only");

@@ -91,7 +91,7 @@ export function thisOwner(): Owner {
 function heldElsewhere(row: RunRow, me: Owner): boolean {
   if (row.status !== "running" && row.status !== "queued") return false;
   // A Slurm job holds this cell: running it here too would duplicate it.
-  if (row.executor === "slurm") return true;
+  if (row.executor === "slurm" && row.slurm_job_id !== null) return true;
   return !(row.orchestrator_pid === me.pid && row.owner_host === me.host) && !ownerGone(row, me, pidAlive);
 }
 

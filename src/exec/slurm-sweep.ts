@@ -11,12 +11,13 @@ import { PACKAGE_ROOT } from "../plan/package.js";
 import { dbPath, openStore, openStoreReadOnly, type Store } from "../store/db.js";
 import { ingestJournal, ingestLines } from "../store/ingest.js";
 import {
-  getRun, getSweep, listRuns, markEnded, markSlurmJobRunning, markSubmittedToSlurm, requestCancel, runsOfSweep, type PlannedRun,
-  type RunEnd, type RunRow,
+  claimForSlurm, getRun, getSweep, listRuns, markEnded, markSlurmJobRunning, markSubmittedToSlurm, releaseSlurmClaims,
+  requestCancel, runsOfSweep, type PlannedRun, type RunEnd, type RunRow,
 } from "../store/runs.js";
 import { UserError } from "../ui/errors.js";
 import type { Logger } from "../ui/logger.js";
 import { createProgress, type ProgressSnapshot } from "../ui/progress.js";
+import { pidAlive, thisOwner } from "./orchestrator.js";
 import { writeRequest } from "./worker-protocol.js";
 import type { RunRequest } from "./types.js";
 import {
@@ -62,6 +63,11 @@ interface Manifest {
 
 function isActive(row: RunRow): boolean {
   return row.executor === "slurm" && row.slurm_job_id !== null && (row.status === "queued" || row.status === "running");
+}
+
+/** Whether the run's claim became a job (its id is recorded). */
+function isRecorded(db: Store, row: RunRow): boolean {
+  return getRun(db, row.key)!.slurm_job_id !== null;
 }
 
 function label(row: RunRow): string {
@@ -175,9 +181,12 @@ async function adoptUnrecordedJobs(db: Store, home: string, keys: Set<string>, c
   }
 }
 
-async function submit(opts: SlurmSweepOptions, rows: RunRow[]): Promise<number> {
-  if (rows.length === 0) return 0;
+async function submit(opts: SlurmSweepOptions, wanted: RunRow[]): Promise<number> {
   const { db, home, slurm } = opts;
+  // Claimed first: a second amago2 submitting the same sweep at the same moment gets the
+  // cells this one did not take, never a second job for the same cell.
+  const rows = claimForSlurm(db, wanted, thisOwner(), pidAlive);
+  if (rows.length === 0) return 0;
   const device: RunRequest["device"] = slurm.gpusPerRun > 0 ? "auto" : "cpu";
   for (const row of rows) writeRequest(row.run_dir, { ...(JSON.parse(row.request) as RunRequest), device });
   const scriptDir = path.join(home, "slurm");
@@ -195,7 +204,13 @@ async function submit(opts: SlurmSweepOptions, rows: RunRow[]): Promise<number> 
     writeFileSync(scriptPath, renderJobScript({
       name, runDirs: manifest.runDirs, packageRoot: PACKAGE_ROOT, node: process.execPath, python: opts.python, schedulerLog,
     }, slurm), { mode: 0o755 });
-    const jobIds = await submitJob(scriptPath, group.length, slurm);
+    let jobIds: string[];
+    try {
+      jobIds = await submitJob(scriptPath, group.length, slurm);
+    } catch (err) {
+      releaseSlurmClaims(db, rows.filter((r) => !isRecorded(db, r)));
+      throw err;
+    }
     // Recorded at once, in one transaction: from here on the cells count as queued.
     db.transaction(() => group.forEach((row, i) => markSubmittedToSlurm(db, row.key, jobIds[i], opts.command)))();
     group.forEach((row, i) => opts.log.info(`submitted ${label(row)} as Slurm job ${jobIds[i]} (attempt ${row.attempts + 1})`));

@@ -198,6 +198,41 @@ export function claimRun(db: Store, key: string, me: Owner, command: string, sin
   }).immediate();
 }
 
+/**
+ * Claim runs for submission to Slurm, atomically (as claimRun does for local runs): a run
+ * held elsewhere (a job of its own, or another live amago2 claiming or running it) is left
+ * out. A claimed run is `queued` under `me` with no job yet, until markSubmittedToSlurm
+ * records its job, or releaseSlurmClaims gives it back when sbatch refused. Returns the
+ * claimed rows, as they were before the claim.
+ */
+export function claimForSlurm(db: Store, rows: readonly RunRow[], me: Owner, pidAlive: (pid: number | null) => boolean): RunRow[] {
+  return db.transaction((): RunRow[] => {
+    const claimed: RunRow[] = [];
+    for (const before of rows) {
+      const row = getRun(db, before.key)!;
+      if (row.status === "succeeded") continue;
+      const held = row.status === "running" || row.status === "queued";
+      const mine = row.orchestrator_pid === me.pid && row.owner_host === me.host;
+      if (held && (row.slurm_job_id !== null || (!mine && !ownerGone(row, me, pidAlive)))) continue;
+      db.prepare(`UPDATE runs SET status = 'queued', executor = 'slurm', slurm_job_id = NULL, orchestrator_pid = ?,
+        owner_host = ?, owner_seen_at = ? WHERE key = ?`).run(me.pid, me.host, now(), row.key);
+      claimed.push(row);
+    }
+    return claimed;
+  }).immediate();
+}
+
+/** sbatch refused: the claimed runs go back to the state they had. */
+export function releaseSlurmClaims(db: Store, rows: readonly RunRow[]): void {
+  db.transaction(() => {
+    for (const row of rows) {
+      db.prepare(`UPDATE runs SET status = ?, executor = ?, slurm_job_id = ?, orchestrator_pid = ?, owner_host = ?,
+        owner_seen_at = ? WHERE key = ?`).run(row.status, row.executor, row.slurm_job_id, row.orchestrator_pid, row.owner_host,
+        row.owner_seen_at, row.key);
+    }
+  })();
+}
+
 /** A new attempt was handed to Slurm: the previous attempt's outcome fields are cleared. */
 export function markSubmittedToSlurm(db: Store, key: string, jobId: string, command: string): void {
   db.prepare(`UPDATE runs SET status = 'queued', executor = 'slurm', slurm_job_id = ?, attempts = attempts + 1,
