@@ -7,7 +7,7 @@ import type { Store } from "../store/db.js";
 import { parseEvent, type RunEvent } from "../store/events.js";
 import { ingestJournal, ingestLines, restoreJournal } from "../store/ingest.js";
 import {
-  cancelRequested, claimRun, getRun, markEnded, markWorkerStarted, ownerGone, renewClaims,
+  cancelRequested, claimRun, getRun, heldByAnother, markEnded, markWorkerStarted, renewClaims,
   type Owner, type PlannedRun, type RunEnd, type RunRow,
 } from "../store/runs.js";
 import { createProgress, type ProgressSnapshot, type RunProgressRow } from "../ui/progress.js";
@@ -87,14 +87,6 @@ export function thisOwner(): Owner {
   return { pid: process.pid, host: os.hostname() };
 }
 
-/** Whether another live amago2 process (or a Slurm job) holds the run. */
-function heldElsewhere(row: RunRow, me: Owner): boolean {
-  if (row.status !== "running" && row.status !== "queued") return false;
-  // A Slurm job holds this cell: running it here too would duplicate it.
-  if (row.executor === "slurm" && row.slurm_job_id !== null) return true;
-  return !(row.orchestrator_pid === me.pid && row.owner_host === me.host) && !ownerGone(row, me, pidAlive);
-}
-
 /**
  * Bring the store up to date for these runs before starting anything: re-ingest every
  * journal, and settle runs a dead orchestrator left `running` (waiting for their orphaned
@@ -106,7 +98,7 @@ async function reconcile(db: Store, runs: readonly PlannedRun[], me: Owner, log:
   for (const planned of runs) {
     let row = getRun(db, planned.key)!;
     if (row.status === "succeeded") continue;
-    if (heldElsewhere(row, me)) {
+    if (heldByAnother(row, me, pidAlive)) {
       busy.push(row.key);
       continue;
     }
@@ -191,7 +183,7 @@ export async function orchestrate(opts: OrchestratorOptions): Promise<Orchestrat
 async function waitForOthers(db: Store, keys: string[], me: Owner, log: Logger, stopped: () => boolean): Promise<void> {
   const owners = [...new Set(keys.map((k) => getRun(db, k)!).map((r) => (r.executor === "slurm" ? "Slurm" : `pid ${r.orchestrator_pid} on ${r.owner_host}`)))];
   log.info(`waiting for ${keys.length} run(s) that another amago2 is running (${owners.join(", ")}); Ctrl-C stops waiting and leaves them to it`);
-  while (!stopped() && keys.some((k) => heldElsewhere(getRun(db, k)!, me))) await delay(WAIT_POLL_MS);
+  while (!stopped() && keys.some((k) => heldByAnother(getRun(db, k)!, me, pidAlive))) await delay(WAIT_POLL_MS);
 }
 
 /**

@@ -169,6 +169,17 @@ export function ownerGone(row: RunRow, me: Owner, pidAlive: (pid: number | null)
   return row.owner_host === me.host && !pidAlive(row.orchestrator_pid);
 }
 
+/**
+ * Whether someone other than `me` holds the run now: a Slurm job of its own, or another
+ * amago2 that claimed it and is not provably gone.
+ */
+export function heldByAnother(row: RunRow, me: Owner, pidAlive: (pid: number | null) => boolean): boolean {
+  if (row.status !== "running" && row.status !== "queued") return false;
+  if (row.executor === "slurm" && row.slurm_job_id !== null) return true;
+  const mine = row.orchestrator_pid === me.pid && row.owner_host === me.host;
+  return !mine && !ownerGone(row, me, pidAlive);
+}
+
 export type Claim =
   | { claimed: true; row: RunRow }
   | { claimed: false; why: "succeeded" | "cancelled" | "busy"; row: RunRow };
@@ -186,9 +197,7 @@ export function claimRun(db: Store, key: string, me: Owner, command: string, sin
     const row = getRun(db, key)!;
     if (row.status === "succeeded") return { claimed: false, why: "succeeded", row };
     if (row.status === "cancelled" && (row.finished_at ?? 0) >= since) return { claimed: false, why: "cancelled", row };
-    const held = row.status === "running" || row.status === "queued";
-    const mine = row.orchestrator_pid === me.pid && row.owner_host === me.host;
-    if (held && !mine && !ownerGone(row, me, pidAlive)) return { claimed: false, why: "busy", row };
+    if (heldByAnother(row, me, pidAlive)) return { claimed: false, why: "busy", row };
     const t = now();
     db.prepare(`UPDATE runs SET status = 'running', attempts = attempts + 1, orchestrator_pid = ?, owner_host = ?,
       owner_seen_at = ?, command = ?, worker_pid = NULL, exit_code = NULL, signal = NULL, error_type = NULL,
@@ -210,10 +219,7 @@ export function claimForSlurm(db: Store, rows: readonly RunRow[], me: Owner, pid
     const claimed: RunRow[] = [];
     for (const before of rows) {
       const row = getRun(db, before.key)!;
-      if (row.status === "succeeded") continue;
-      const held = row.status === "running" || row.status === "queued";
-      const mine = row.orchestrator_pid === me.pid && row.owner_host === me.host;
-      if (held && (row.slurm_job_id !== null || (!mine && !ownerGone(row, me, pidAlive)))) continue;
+      if (row.status === "succeeded" || heldByAnother(row, me, pidAlive)) continue;
       db.prepare(`UPDATE runs SET status = 'queued', executor = 'slurm', slurm_job_id = NULL, orchestrator_pid = ?,
         owner_host = ?, owner_seen_at = ? WHERE key = ?`).run(me.pid, me.host, now(), row.key);
       claimed.push(row);
