@@ -52,8 +52,6 @@ export function torchPin(lock: Lock): Pin {
 
 /** What an interpreter holds, read from package metadata (nothing is imported). */
 export interface RuntimeState {
-  /** Every installed distribution: canonical name -> version. */
-  versions: Map<string, string>;
   torch: string | null;
   /** Whether `import amago2` loads this checkout's package. */
   ownPackage: boolean;
@@ -89,7 +87,14 @@ export async function runtimeState(python: string, lock: Lock): Promise<RuntimeS
     return withoutLocalLabel(have) === pin.version ? [] : [`${pin.name} ${have} (locked ${pin.version})`];
   });
   const ownInit = realpathSync(path.join(PACKAGE_ROOT, "python", "amago2", "__init__.py"));
-  return { versions, torch, ownPackage: found.amago2 === ownInit, differences };
+  return { torch, ownPackage: found.amago2 === ownInit, differences };
+}
+
+/** "3 differ from python/locks/main.txt (...): `amago2 setup` installs the locked versions", or null when none does. */
+export function lockDrift(state: RuntimeState, lock: Lock, setup: string): string | null {
+  if (state.differences.length === 0) return null;
+  return `${state.differences.length} differ from ${path.relative(PACKAGE_ROOT, lock.file)} (${state.differences.join(", ")}): ` +
+    `\`${setup}\` installs the locked versions`;
 }
 
 /** Locked, this checkout's package, and a torch: nothing for setup to install. */

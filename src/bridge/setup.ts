@@ -65,9 +65,8 @@ export async function ensurePythonRuntime(opts: { python?: string; force?: boole
   };
   const spinner = ora({ stream: process.stderr, text: "checking the Python runtime" }).start();
   try {
-    const torch = await installRuntime(spec, Boolean(opts.force), spinner);
+    const state = await installRuntime(spec, Boolean(opts.force), spinner);
     spinner.text = "building one environment of every benchmark";
-    const state = await runtimeState(python, spec.lock);
     const checks = (await checkBenchmarks(python, "all")).filter((c) => !PROCGEN_BENCHMARKS.includes(c.name));
     const failed = checks.filter((c) => c.state !== "ok");
     if (failed.length > 0) {
@@ -76,7 +75,7 @@ export async function ensurePythonRuntime(opts: { python?: string; force?: boole
         return `benchmark '${c.name}' cannot run in ${python} (${c.error})${fix === null ? "" : `; ${fix}`}`;
       }).join("\n"));
     }
-    spinner.succeed(`Python runtime ready: ${python} (torch ${torch}; ${spec.lock.packages.length} locked packages; ${checks.length} benchmarks build)`);
+    spinner.succeed(`Python runtime ready: ${python} (torch ${state.torch}; ${spec.lock.packages.length} locked packages; ${checks.length} benchmarks build)`);
   } catch (err) {
     spinner.fail("Python runtime setup failed");
     throw err;
@@ -123,13 +122,13 @@ export async function ensureProcgenRuntime(opts: { force?: boolean } = {}): Prom
 
 /**
  * Brings `spec.python` to its lock, or leaves it as it is when it holds the lock already
- * (and `force` is not set); returns the torch version it ends with.
+ * (and `force` is not set); returns the state it ends in.
  */
-async function installRuntime(spec: RuntimeSpec, force: boolean, spinner: Ora): Promise<string> {
+async function installRuntime(spec: RuntimeSpec, force: boolean, spinner: Ora): Promise<RuntimeState> {
   const { python, lock } = spec;
   if (spec.venv && (force || !(await pythonRuns(python)))) await createVenv(spec.venv.dir, await spec.venv.base(), spinner);
   const before = await runtimeState(python, lock);
-  if (!force && isComplete(before)) return before.torch!;
+  if (!force && isComplete(before)) return before;
 
   const pip = ["-m", "pip", "install", "--disable-pip-version-check"];
   const pins = (names: string[]) => lock.packages.filter((p) => names.includes(p.name)).map((p) => `${p.name}==${p.version}`);
@@ -161,7 +160,7 @@ async function installRuntime(spec: RuntimeSpec, force: boolean, spinner: Ora): 
     throw new Error(`the locked packages do not fit together in ${python} (pip check: ${conflicts.join("; ")}); ` +
       "regenerate the lock with `python3 scripts/lock-python.py`");
   }
-  return after.torch;
+  return after;
 }
 
 function assertInstalled(spec: RuntimeSpec, state: RuntimeState): void {

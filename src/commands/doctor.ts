@@ -64,12 +64,13 @@ export async function procgenCheck(opts: { python?: string }): Promise<Check> {
     const versions = `${python}: Python ${v.python}, torch ${v.torch}, numpy ${v.numpy}, procgen2 ${v.procgen2}, gym ${v.gym}`;
     // Only the project's own Procgen runtime is installed from procgen.txt.
     if (python !== PROCGEN_PYTHON) return { name: "procgen", level: "ok", detail: versions };
-    const { readLock, runtimeOf, runtimeState } = await import("../bridge/runtime.js");
+    const { lockDrift, readLock, runtimeOf, runtimeState } = await import("../bridge/runtime.js");
     const { lockFile, setup } = runtimeOf(python);
-    const { differences } = await runtimeState(python, readLock(lockFile));
-    return differences.length === 0
+    const lock = readLock(lockFile);
+    const drift = lockDrift(await runtimeState(python, lock), lock, setup);
+    return drift === null
       ? { name: "procgen", level: "ok", detail: `${versions}; every package at its version in ${path.relative(PACKAGE_ROOT, lockFile)}` }
-      : { name: "procgen", level: "warn", detail: `${versions}; ${differences.length} differ from ${path.relative(PACKAGE_ROOT, lockFile)} (${differences.join(", ")}): \`${setup}\` installs the locked versions` };
+      : { name: "procgen", level: "warn", detail: `${versions}; ${drift}` };
   }
   if (probe.state === "missing") return { name: "procgen", level: "warn", detail: `not installed (no ${python}): ${install}` };
   return { name: "procgen", level: "warn", detail: `${python} cannot run Procgen (${probe.error}): ${install}` };
@@ -80,7 +81,7 @@ export async function procgenCheck(opts: { python?: string }): Promise<Check> {
  * environment built and stepped, or what to do.
  */
 async function runtimeChecks(python: string): Promise<Check[]> {
-  const { benchmarkFix, checkBenchmarks, readLock, runtimeOf, runtimeState, torchPin, withoutLocalLabel } = await import("../bridge/runtime.js");
+  const { benchmarkFix, checkBenchmarks, lockDrift, readLock, runtimeOf, runtimeState, torchPin, withoutLocalLabel } = await import("../bridge/runtime.js");
   const { PROCGEN_BENCHMARKS } = await import("../bridge/python.js");
   const { lockFile, setup } = runtimeOf(python);
   const lock = readLock(lockFile);
@@ -88,9 +89,10 @@ async function runtimeChecks(python: string): Promise<Check[]> {
   const where = path.relative(PACKAGE_ROOT, lock.file);
   const torch = state.torch === null ? ""
     : withoutLocalLabel(state.torch) === torchPin(lock).version ? `; torch ${state.torch}, the locked version` : `; torch ${state.torch}, this interpreter's own`;
-  const checks: Check[] = [state.differences.length === 0
+  const drift = lockDrift(state, lock, setup);
+  const checks: Check[] = [drift === null
     ? { name: "packages", level: "ok", detail: `the ${lock.packages.length} packages of ${where} at their locked versions${torch}` }
-    : { name: "packages", level: "warn", detail: `${state.differences.length} differ from ${where} (${state.differences.join(", ")}): \`${setup}\` installs the locked versions` }];
+    : { name: "packages", level: "warn", detail: drift }];
   for (const check of await checkBenchmarks(python, "all")) {
     if (PROCGEN_BENCHMARKS.includes(check.name)) continue;
     const versions = Object.entries(check.packages).map(([d, v]) => `${d} ${v ?? "missing"}`).join(", ");
