@@ -16,9 +16,11 @@ The gradient is taken at the encoder output (the state every head reads): that i
 all tasks meet in the one shared sequence model, and there the decomposition is exact,
 since every loss term of a step reads that step's state alone, so the rows of one task's
 steps hold exactly that task's gradient. One backward pass through the heads per loss
-gives every task's share (not one per task through the whole network). With Dep
-objectives a task whose returns are 1000x larger takes nearly all of it; with Ind ones
-the shares follow the tasks' shares of the steps.
+gives every task's share (not one per task through the whole network). On a batch of two
+tasks whose rewards are 1000x apart (python/tests/test_agent.py) the larger takes nearly
+all of the Dep critic's gradient and the two share the Ind critic's; in training a task
+whose targets are already fitted takes little under either, so a share says where error
+remains as well as where the scale is.
 
 Everything stays on the device (no host sync); the trainer averages over the updates that
 measured and reports the tasks that had steps.
