@@ -22,9 +22,9 @@ from torch import Tensor, nn
 from amago2.config import AgentConfig, TrainConfig
 from amago2.losses import (ACTOR_LOSSES, CRITIC_LOSSES, PopArt, masked_mean, popart_step_size,
                            popart_update, redq_reduce, symlog, symlog_bins, td_target)
-from amago2.nets.heads import (ActorHead, CriticEnsemble, CriticParams, categorical_probs, critic_forward,
-                               project_state, tanh_gaussian_log_prob, tanh_gaussian_params,
-                               tanh_gaussian_sample)
+from amago2.nets.heads import (ActorHead, CriticEnsemble, CriticParams, categorical_probs, categorical_sample,
+                               critic_forward, gumbel_noise, project_state, straight_through_sample,
+                               tanh_gaussian_log_prob, tanh_gaussian_params, tanh_gaussian_sample)
 from amago2.nets.linear import forget_frozen_weights
 from amago2.nets.timestep import TimestepEncoder
 from amago2.nets.transformer import KVCache, TrajectoryEncoder
@@ -48,23 +48,28 @@ mmap ceiling they are served from the heap rather than faulted in page by page o
 update. Every step is computed exactly as before, so the mathematics is unchanged."""
 
 
-def row_chunks(n: int) -> list[slice]:
-    return [slice(start, min(start + CRITIC_ROWS, n)) for start in range(0, n, CRITIC_ROWS)]
+def row_chunks(x: Tensor, dim: int) -> tuple[Tensor, ...]:
+    """x in chunks of CRITIC_ROWS steps along dim. A split rather than slices: the backward
+    of each slice writes a zero tensor the size of the whole input, a split's backward one
+    concatenation (at the POPGym size those fills took 1.1 s of a 4.6 s update)."""
+    return x.split(CRITIC_ROWS, dim)
 
 
 @dataclass
 class UpdateNoise:
-    """All randomness of one update (shapes for G gammas, N steps, A action dims, K samples)."""
+    """All randomness of one update (shapes for G gammas, N steps, A action dims, K samples).
+    The action draws are standard normal for continuous actions (tanh-Gaussian samples) and
+    standard Gumbel for discrete ones (Gumbel-max samples)."""
 
     redq: Tensor
     """(S, G, N) indices of the target critics each step's TD target reduces, drawn per
     element with replacement (the reference's draw)."""
-    target: Tensor | None = None
-    """(G, N, A) standard normal draws for a' ~ target policy (continuous only)."""
+    target: Tensor
+    """(G, N, A) draws for a' ~ target policy."""
     policy: Tensor | None = None
-    """(G, N, A) draws for the Dep actor's reparameterised sample (continuous only)."""
+    """(G, N, A) draws for the Dep actor's reparameterised sample."""
     baseline: Tensor | None = None
-    """(K, G, N, A) draws for the Ind actor's advantage baseline (continuous only)."""
+    """(K, G, N, A) draws for the Ind actor's advantage baseline."""
 
 
 @dataclass
@@ -86,10 +91,8 @@ class Agent(nn.Module):
                                       cfg.dropout, cfg.max_seq_len)
         actor_outputs = self.action_dim if self.discrete else 2 * self.action_dim
         self.actor = ActorHead(cfg.d_model, cfg.head_hidden, g, actor_outputs)
-        per_value = self.critic_objective.outputs_per_value(cfg.num_bins)
-        self.critics = CriticEnsemble(cfg.d_model, cfg.head_hidden, cfg.n_critics,
-                                      0 if self.discrete else self.action_dim,
-                                      per_value * (self.action_dim if self.discrete else 1))
+        self.critics = CriticEnsemble(cfg.d_model, cfg.head_hidden, cfg.n_critics, self.action_dim,
+                                      self.critic_objective.outputs_per_value(cfg.num_bins))
         self.target_actor = copy.deepcopy(self.actor).requires_grad_(False)
         self.target_critics = copy.deepcopy(self.critics).requires_grad_(False)
         gammas = torch.tensor(cfg.gammas, dtype=torch.float64)
@@ -134,27 +137,43 @@ class Agent(nn.Module):
         return PopArt(self.popart_mu, self.popart_nu, self.popart_w, self.popart_b)
 
     def values(self, out: Tensor, popart: PopArt) -> Tensor:
-        """Unnormalised scalar Q: ensemble outputs (C, G, N[, nA], P) -> (C, G, N[, nA])."""
-        flat = out.reshape(*out.shape[:2], -1, out.shape[-1])
-        return self.critic_objective.value(flat, popart, self.bins).view(out.shape[:-1])
+        """Unnormalised scalar Q: ensemble outputs (C, G, N, P) -> (C, G, N)."""
+        return self.critic_objective.value(out, popart, self.bins)
 
     def normalized(self, out: Tensor, popart: PopArt) -> Tensor:
-        """PopArt-normalised Q (the Dep actor's scale), shapes as values()."""
-        flat = out.reshape(*out.shape[:2], -1, out.shape[-1])
-        return self.critic_objective.normalized(flat, popart, self.bins).view(out.shape[:-1])
+        """PopArt-normalised Q (the Dep actor's scale): (C, G, N, P) -> (C, G, N)."""
+        return self.critic_objective.normalized(out, popart, self.bins)
+
+    def sample_actions(self, policy: tuple[Tensor, ...], draws: Tensor, reparameterised: bool = False) -> Tensor:
+        """Actions (G, n, A) from policy parameters (G, n, ...) and draws (G, n, A): the
+        categorical probabilities (probs,) or the tanh-Gaussian (mean, log_std). A
+        reparameterised discrete sample is the reference's straight-through one."""
+        if self.discrete:
+            (probs,) = policy
+            return straight_through_sample(probs, draws) if reparameterised else categorical_sample(probs, draws)
+        mean, log_std = policy
+        return tanh_gaussian_sample(mean, log_std, draws)
+
+    def policy_params(self, raw: Tensor) -> tuple[Tensor, ...]:
+        """Actor outputs (G, n, P) -> (probs,) for discrete actions, (mean, log_std) otherwise."""
+        cfg = self.cfg
+        if self.discrete:
+            return (categorical_probs(raw, cfg.prob_min, cfg.prob_max),)
+        return tanh_gaussian_params(raw, cfg.log_std_min, cfg.log_std_max)
 
     def sample_noise(self, batch: dict) -> UpdateNoise:
         b, l = batch["action"].shape[:2]
         cfg, dev, dtype = self.cfg, self.device, self.gammas.dtype
         redq = torch.randint(cfg.n_critics, (cfg.redq_subset, len(cfg.gammas), b * l), device=dev)
-        if self.discrete:
-            return UpdateNoise(redq=redq)
         shape = (len(cfg.gammas), b * l, self.action_dim)
+
+        def draws(shape):
+            return gumbel_noise(shape, dev, dtype) if self.discrete else torch.randn(shape, device=dev, dtype=dtype)
         return UpdateNoise(
             redq=redq,
-            target=torch.randn(shape, device=dev, dtype=dtype),
-            policy=torch.randn(shape, device=dev, dtype=dtype) if cfg.actor == "dep" else None,
-            baseline=torch.randn((cfg.adv_samples, *shape), device=dev, dtype=dtype) if cfg.actor == "ind" else None,
+            target=draws(shape),
+            policy=draws(shape) if cfg.actor == "dep" else None,
+            baseline=draws((cfg.adv_samples, *shape)) if cfg.actor == "ind" else None,
         )
 
     # ------------------------------------------------------------ the update's losses
@@ -181,25 +200,20 @@ class Agent(nn.Module):
             policy_raw = loss_precision(self.actor(s_cur).transpose(0, 1))          # (G, N, P)
             online = self.critics.params()
             state_proj = project_state(online, s_cur)                        # (C, N, H)
-            q_out = loss_precision(torch.cat([
-                critic_forward(online, state_proj[:, rows], self.gamma_feat,
-                               None if self.discrete else action[rows])
-                for rows in row_chunks(n)], dim=2))                              # (C, G, N, P)
+            # A discrete replay action is its exact one-hot vector (deviation: the reference
+            # clips it to [0.001, 0.99] and renormalises it, unlike its sampled actions).
+            q_replay_out = loss_precision(torch.cat([
+                critic_forward(online, proj, self.gamma_feat, act)
+                for proj, act in zip(row_chunks(state_proj, 1), row_chunks(action, 0))], dim=2))  # (C, G, N, P)
             with torch.no_grad():
                 reward, done = batch["reward"].reshape(n), batch["done"].reshape(n)
                 target = self.target_critics.params()
-                y = torch.cat([self._td_target(target, before, noise.redq[..., rows], s_next[rows], reward[rows],
-                                               done[rows], None if noise.target is None else noise.target[:, rows])
-                               for rows in row_chunks(n)], dim=-1)          # (G, N)
+                y = torch.cat([self._td_target(target, before, *chunk) for chunk in zip(
+                    row_chunks(noise.redq, -1), row_chunks(s_next, 0), row_chunks(reward, 0), row_chunks(done, 0),
+                    row_chunks(noise.target, 1))], dim=-1)                       # (G, N)
                 popart = popart_update(before, y, mask, popart_step_size(cfg.popart_beta, self.popart_t + 1))
-        if self.discrete:
-            q_out = q_out.unflatten(-1, (self.action_dim, -1))                  # (C, G, N, nA, P')
-            index = action.argmax(-1).view(1, 1, n, 1, 1).expand(*q_out.shape[:3], 1, q_out.shape[-1])
-            q_replay_out = q_out.gather(3, index).squeeze(3)
-        else:
-            q_replay_out = q_out
         critic_steps = self.critic_objective.loss(q_replay_out, y, popart, self.bins)      # (N,)
-        terms = _ActorTerms(self, popart, policy_raw, q_out, q_replay_out, state_proj, action, noise)
+        terms = _ActorTerms(self, popart, policy_raw, q_replay_out, state_proj, action, noise)
         actor_steps = self.actor_objective.loss(terms)                                     # (N,)
         critic_loss, actor_loss = masked_mean(critic_steps, mask), masked_mean(actor_steps, mask)
         total = actor_loss + cfg.critic_loss_weight * critic_loss
@@ -214,24 +228,15 @@ class Agent(nn.Module):
                        "state": s_cur, "q_replay": terms.q_replay, "advantage": terms.__dict__.get("advantage")}
 
     def _td_target(self, target: CriticParams, popart: PopArt, subset: Tensor, s_next: Tensor, reward: Tensor,
-                   done: Tensor, target_eps: Tensor | None) -> Tensor:
-        """y (G, n) for n steps from the target critics at a' ~ target policy, each step
-        reducing its own random subset of them (subset (S, G, n)); no_grad. s_next (n, D),
-        reward and done (n,), target_eps (G, n, A) or None."""
+                   done: Tensor, target_draws: Tensor) -> Tensor:
+        """y (G, n) for n steps from the target critics at one a' ~ target policy (as the
+        reference samples it), each step reducing its own random subset of them (subset
+        (S, G, n)); no_grad. s_next (n, D), reward and done (n,), target_draws (G, n, A)."""
         proj = project_state(target, s_next)
         next_raw = loss_precision(self.target_actor(s_next).transpose(0, 1))
-        if self.discrete:
-            probs = categorical_probs(next_raw, self.cfg.prob_min, self.cfg.prob_max)  # (G, N, nA)
-            out = loss_precision(critic_forward(target, proj, self.gamma_feat, None))
-            values = self.values(out.unflatten(-1, (self.action_dim, -1)), popart)     # (C, G, N, nA)
-            # Deviation: the exact expectation over a' of each critic's value, where the
-            # reference averages K sampled a'; the ensemble is reduced after it, as there.
-            q_next = (values * probs).sum(-1)
-        else:
-            mean, log_std = tanh_gaussian_params(next_raw, self.cfg.log_std_min, self.cfg.log_std_max)
-            a_next = tanh_gaussian_sample(mean, log_std, target_eps)
-            q_next = self.values(loss_precision(critic_forward(target, proj, self.gamma_feat, a_next.to(proj.dtype))),
-                                 popart)
+        a_next = self.sample_actions(self.policy_params(next_raw), target_draws)
+        q_next = self.values(loss_precision(critic_forward(target, proj, self.gamma_feat, a_next.to(proj.dtype))),
+                             popart)                                            # (C, G, n)
         q_next = redq_reduce(q_next, subset, self.actor_objective.target_reduction)
         return td_target(reward, done, self.gammas, q_next, self.cfg.reward_multiplier)
 
@@ -284,15 +289,10 @@ class Agent(nn.Module):
 class _ActorTerms:
     """The quantities actor objectives read, each computed only when first asked for."""
 
-    def __init__(self, agent: Agent, popart: PopArt, policy_raw, q_out, q_replay_out, state_proj, action, noise):
-        self.agent, self.popart, self.policy_raw = agent, popart, policy_raw
-        self.q_out, self.q_replay_out = q_out, q_replay_out
-        self.state_proj, self.action, self.noise = state_proj, action, noise
-        cfg = agent.cfg
-        if agent.discrete:
-            self.probs = categorical_probs(policy_raw, cfg.prob_min, cfg.prob_max)   # (G, N, nA)
-        else:
-            self.mean, self.log_std = tanh_gaussian_params(policy_raw, cfg.log_std_min, cfg.log_std_max)
+    def __init__(self, agent: Agent, popart: PopArt, policy_raw, q_replay_out, state_proj, action, noise):
+        self.agent, self.popart = agent, popart
+        self.q_replay_out, self.state_proj, self.action, self.noise = q_replay_out, state_proj, action, noise
+        self.policy = agent.policy_params(policy_raw)                       # each (G, N, ...)
 
     @cached_property
     def q_replay(self) -> Tensor:
@@ -303,51 +303,49 @@ class _ActorTerms:
     def log_prob_replay(self) -> Tensor:
         """log pi_g(a_t | h) (G, N), with gradient to the actor and the encoder."""
         if self.agent.discrete:
-            index = self.action.argmax(-1).view(1, -1, 1).expand(self.probs.shape[0], -1, 1)
-            return self.probs.gather(-1, index).squeeze(-1).log()
-        return tanh_gaussian_log_prob(self.mean, self.log_std, self.action)
+            (probs,) = self.policy
+            index = self.action.argmax(-1).view(1, -1, 1).expand(probs.shape[0], -1, 1)
+            return probs.gather(-1, index).squeeze(-1).log()
+        mean, log_std = self.policy
+        return tanh_gaussian_log_prob(mean, log_std, self.action)
+
+    def _frozen_critic_values(self, policy: tuple[Tensor, ...], draws: Tensor, reparameterised: bool,
+                              reduce) -> Tensor:
+        """reduce(critic outputs (C, G, rows, P)) at a ~ pi for every chunk of rows, through
+        frozen critics on the detached encoder output, concatenated -> (G, N)."""
+        agent = self.agent
+        frozen = agent.critics.params(detach=True)
+        chunks = []
+        for proj, chunk_draws, *chunk_policy in zip(row_chunks(self.state_proj.detach(), 1), row_chunks(draws, 1),
+                                                    *(row_chunks(p, 1) for p in policy)):
+            sample = agent.sample_actions(tuple(chunk_policy), chunk_draws, reparameterised)
+            with agent._autocast():
+                out = loss_precision(critic_forward(frozen, proj, agent.gamma_feat, sample.to(proj.dtype)))
+            chunks.append(reduce(out))
+        return torch.cat(chunks, dim=-1)
 
     @cached_property
     def advantage(self) -> Tensor:
-        """mean_c Q_c(h, a_t) - mean_c E_pi Q_c(h, a) (G, N), no gradient."""
+        """mean_c Q_c(h, a_t) - mean_c E_pi Q_c(h, a) (G, N), no gradient; E_pi by the mean
+        over the K samples of noise.baseline (the reference's K = 3)."""
         agent = self.agent
         with torch.no_grad():
-            if agent.discrete:
-                q_all = agent.values(self.q_out.detach(), self.popart).mean(0)     # (G, N, nA)
-                baseline = (q_all * self.probs.detach()).sum(-1)
-            else:
-                frozen = agent.critics.params(detach=True)
-                proj = self.state_proj.detach()
-                baseline = torch.zeros_like(self.q_replay[0])
-                mean, log_std = self.mean.detach(), self.log_std.detach()
-                # One sample and one chunk of steps at a time (row_chunks).
-                for eps in self.noise.baseline:
-                    for rows in row_chunks(proj.shape[1]):
-                        sample = tanh_gaussian_sample(mean[:, rows], log_std[:, rows], eps[:, rows])
-                        with agent._autocast():
-                            out = loss_precision(critic_forward(frozen, proj[:, rows], agent.gamma_feat,
-                                                                sample.to(proj.dtype)))
-                        baseline[:, rows] += agent.values(out, self.popart).mean(0)
-                baseline /= self.noise.baseline.shape[0]
+            policy = tuple(p.detach() for p in self.policy)
+            baseline = sum(self._frozen_critic_values(policy, draws, False,
+                                                      lambda out: agent.values(out, self.popart).mean(0))
+                           for draws in self.noise.baseline) / self.noise.baseline.shape[0]
             return self.q_replay.mean(0) - baseline
 
     @cached_property
     def q_policy_norm(self) -> Tensor:
         """min_c of the PopArt-normalised Q(h, a ~ pi) (G, N) through frozen critics on the
-        detached encoder output: the gradient reaches only the policy."""
+        detached encoder output: the gradient reaches only the policy, through the
+        reparameterised sample. Deviation: one sample per step and gamma (noise.policy),
+        where the reference's multi-task agent averages 3; the same expectation at a third
+        of the cost."""
         agent = self.agent
-        if agent.discrete:
-            q_all = agent.normalized(self.q_out.detach(), self.popart).min(0).values  # (G, N, nA)
-            return (q_all * self.probs).sum(-1)
-        sample = tanh_gaussian_sample(self.mean, self.log_std, self.noise.policy)
-        frozen = agent.critics.params(detach=True)
-        chunks = []
-        for rows in row_chunks(sample.shape[1]):
-            proj = self.state_proj[:, rows].detach()
-            with agent._autocast():
-                out = loss_precision(critic_forward(frozen, proj, agent.gamma_feat, sample[:, rows].to(proj.dtype)))
-            chunks.append(agent.normalized(out, self.popart).min(0).values)
-        return torch.cat(chunks, dim=-1)
+        return self._frozen_critic_values(self.policy, self.noise.policy, True,
+                                          lambda out: agent.normalized(out, self.popart).min(0).values)
 
 
 class Learner:

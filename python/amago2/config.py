@@ -77,7 +77,7 @@ class AgentConfig:
     popart_init_nu: float = 100.0
     """PopArt initial second moment."""
     adv_samples: int = 3
-    """Policy samples in the Ind actor's advantage baseline (continuous actions only)."""
+    """Policy samples in the Ind actor's advantage baseline (the reference's 3)."""
     reward_multiplier: float = 1.0
     """Global multiplier in the TD target: y = r * reward_multiplier + ..."""
     log_std_min: float = -5.0

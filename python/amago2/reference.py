@@ -1,9 +1,10 @@
 """The update's losses written plainly, for clarity rather than speed (tests only).
 
-Loops over gammas, critics, action samples and discrete actions; each critic is an
-ordinary MLP on the concatenated input [state, symlog(1 / (1 - gamma)), action]; the
-two-hot target is built densely with a triangle kernel; log-probabilities come from
-torch.distributions. The optimised update in agent.py must match this in float64
+Loops over gammas, critics and action samples; each critic is an ordinary MLP on the
+concatenated input [state, symlog(1 / (1 - gamma)), action] (a discrete action one-hot);
+the two-hot target is built densely with a triangle kernel; log-probabilities come from
+torch.distributions; discrete samples are drawn as torch's gumbel_softmax draws them,
+from the update's own Gumbel noise. The optimised update in agent.py must match this in float64
 (tests/test_same_math.py). It shares the networks' parameters and the trajectory encoder,
 whose attention is the same either way.
 """
@@ -21,14 +22,13 @@ def _masked_average(x: Tensor, mask: Tensor) -> Tensor:
     return (x * mask).sum() / mask.sum()
 
 
-def _critic(agent: Agent, target: bool, c: int, g: int, state: Tensor, action: Tensor | None,
+def _critic(agent: Agent, target: bool, c: int, g: int, state: Tensor, action: Tensor,
             frozen: bool = False) -> Tensor:
     """Critic c's raw outputs for gamma g: state (N, D), action (N, A) -> (N, P)."""
     net = agent.target_critics if target else agent.critics
-    w = [net.w_state[c], net.w_gamma[c]] + ([net.w_action[c]] if action is not None else [])
-    w1 = torch.cat(w, dim=0)
+    w1 = torch.cat([net.w_state[c], net.w_gamma[c], net.w_action[c]], dim=0)
     gamma_col = torch.full((state.shape[0], 1), float(agent.gamma_feat[g]), dtype=state.dtype)
-    x = torch.cat([state, gamma_col] + ([action] if action is not None else []), dim=-1)
+    x = torch.cat([state, gamma_col, action], dim=-1)
     params = [w1, net.b1[c], net.w2[c], net.b2[c], net.w_out[c], net.b_out[c]]
     if frozen:
         params = [p.detach() for p in params]
@@ -75,11 +75,6 @@ def _normalized(agent: Agent, stats: dict[str, Tensor], out: Tensor) -> Tensor:
     return (_value(agent, stats, out) - stats["mu"]) / stats["sigma"]
 
 
-def _per_action(agent: Agent, out: Tensor) -> Tensor:
-    """Discrete critic outputs (N, nA * P) -> (N, nA, P)."""
-    return out.view(out.shape[0], agent.action_dim, -1)
-
-
 def _dense_two_hot(agent: Agent, y: Tensor) -> Tensor:
     bins = agent.bins
     # The bins are evenly spaced; rebuild the grid from its ends so that float32 rounding
@@ -89,6 +84,16 @@ def _dense_two_hot(agent: Agent, y: Tensor) -> Tensor:
     x = torch.sign(y) * torch.log(1 + y.abs())
     x = x.clamp(float(bins[0]), float(bins[-1]))
     return torch.clamp(1 - (x[:, None] - grid[None, :]).abs() / width, min=0)
+
+
+def _one_hot_sample(probs: Tensor, gumbel: Tensor) -> Tensor:
+    return F.one_hot(torch.argmax(torch.log(probs) + gumbel, -1), probs.shape[-1]).to(probs.dtype)
+
+
+def _gumbel_softmax_hard(probs: Tensor, gumbel: Tensor) -> Tensor:
+    """torch.nn.functional.gumbel_softmax(log probs, tau=0.5, hard=True) with the given noise."""
+    soft = torch.softmax((torch.log(probs) + gumbel) / 0.5, -1)
+    return F.one_hot(soft.argmax(-1), probs.shape[-1]).to(soft.dtype) - soft.detach() + soft
 
 
 def _policy(agent: Agent, raw: Tensor):
@@ -125,14 +130,12 @@ def reference_losses(agent: Agent, batch: dict, noise: UpdateNoise) -> dict[str,
         with torch.no_grad():
             before = _before(agent, g)
             if agent.discrete:
-                probs_next = _policy(agent, target_raw[:, g])
-                per_critic = torch.stack([(probs_next * _value(agent, before, _per_action(agent, _critic(agent, True, c, g, s_next, None)))).sum(-1)
-                                          for c in range(cfg.n_critics)])            # (C, N)
+                a_next = _one_hot_sample(_policy(agent, target_raw[:, g]), noise.target[g])
             else:
                 mean, std = _policy(agent, target_raw[:, g])
                 a_next = torch.tanh(mean + std * noise.target[g])
-                per_critic = torch.stack([_value(agent, before, _critic(agent, True, c, g, s_next, a_next))
-                                          for c in range(cfg.n_critics)])
+            per_critic = torch.stack([_value(agent, before, _critic(agent, True, c, g, s_next, a_next))
+                                      for c in range(cfg.n_critics)])            # (C, N)
             chosen = per_critic[noise.redq[:, g], torch.arange(n)]                   # (S, N)
             q_next = chosen.min(0).values if reduce_min else chosen.mean(0)
             y = reward * cfg.reward_multiplier + gamma * (1 - done) * q_next
@@ -140,9 +143,7 @@ def reference_losses(agent: Agent, batch: dict, noise: UpdateNoise) -> dict[str,
         # Critic loss, each critic separately.
         replay_values = []
         for c in range(cfg.n_critics):
-            out = _critic(agent, False, c, g, s_cur, None if agent.discrete else action)
-            if agent.discrete:
-                out = _per_action(agent, out)[torch.arange(n), discrete_index]
+            out = _critic(agent, False, c, g, s_cur, action)
             replay_values.append(_value(agent, stats, out.detach()))
             if cfg.critic == "dep":
                 per_step = (_normalized(agent, stats, out) - (y - stats["mu"]) / stats["sigma"]) ** 2
@@ -152,32 +153,25 @@ def reference_losses(agent: Agent, batch: dict, noise: UpdateNoise) -> dict[str,
         # Actor loss.
         if agent.discrete:
             probs = _policy(agent, policy_raw[:, g])
-            all_actions = [_per_action(agent, _critic(agent, False, c, g, s_frozen, None, frozen=True))
-                           for c in range(cfg.n_critics)]
         else:
             mean, std = _policy(agent, policy_raw[:, g])
         if cfg.actor == "dep":
             if agent.discrete:
-                q_norm = torch.stack([_normalized(agent, stats, out) for out in all_actions]).min(0).values
-                q_policy = (probs * q_norm).sum(-1)
+                a_pi = _gumbel_softmax_hard(probs, noise.policy[g])
             else:
                 a_pi = torch.tanh(mean + std * noise.policy[g])
-                q_policy = torch.stack([_normalized(agent, stats, _critic(agent, False, c, g, s_frozen, a_pi, frozen=True))
-                                        for c in range(cfg.n_critics)]).min(0).values
+            q_policy = torch.stack([_normalized(agent, stats, _critic(agent, False, c, g, s_frozen, a_pi, frozen=True))
+                                    for c in range(cfg.n_critics)]).min(0).values
             actor_terms.append(_masked_average(-q_policy, mask))
         else:
             with torch.no_grad():
                 q_replay = torch.stack(replay_values).mean(0)
-                if agent.discrete:
-                    q_all = torch.stack([_value(agent, stats, out) for out in all_actions]).mean(0)
-                    baseline = (probs * q_all).sum(-1)
-                else:
-                    samples = []
-                    for eps in noise.baseline[:, g]:
-                        a_k = torch.tanh(mean + std * eps)
-                        samples.append(torch.stack([_value(agent, stats, _critic(agent, False, c, g, s_frozen, a_k))
-                                                    for c in range(cfg.n_critics)]).mean(0))
-                    baseline = torch.stack(samples).mean(0)
+                samples = []
+                for draws in noise.baseline[:, g]:
+                    a_k = _one_hot_sample(probs, draws) if agent.discrete else torch.tanh(mean + std * draws)
+                    samples.append(torch.stack([_value(agent, stats, _critic(agent, False, c, g, s_frozen, a_k))
+                                                for c in range(cfg.n_critics)]).mean(0))
+                baseline = torch.stack(samples).mean(0)
                 advantage = q_replay - baseline
             if agent.discrete:
                 log_prob = torch.log(probs[torch.arange(n), discrete_index])
