@@ -78,10 +78,16 @@ CPU = dict(TINY, total_steps=48_000, parallel_actors=8, steps_per_epoch=100, upd
            lr=5e-4, warmup_updates=100, batch_size=8, tau=0.02, explore_anneal_steps=2_500,
            eval_every_epochs=10, eval_trials_per_task=3, ckpt_every_updates=1000, log_every_updates=50)
 CPU_MAX_SEQ_LEN = 32
-CPU_MIN_BINS = 16
-"""The cpu scale quarters the paper's bin count (but keeps at least 16): the Ind critic's
-cost grows with bins x actions on discrete tasks (gym-mini: 203 ms an update at 128 bins,
-59 ms at 32)."""
+SMALL_HEAD_MIN_BINS = 16
+
+
+def small_head_bins(base: dict[str, Any]) -> int:
+    """The bin count of the tiny and cpu scales: the benchmark's quartered, at least 16.
+    The paper's 128 bins go with 256-wide critic heads (an output layer half the size of
+    the hidden one); the small scales' heads are 64 wide, where 128 bins would make the
+    output layer twice the hidden one and the Ind critic's update about 2x the Dep
+    critic's (bench/learner.py, tiny sizes)."""
+    return max(SMALL_HEAD_MIN_BINS, base.get("num_bins", PAPER_BINS) // 4)
 
 
 def scale_replacements(benchmark_def: dict[str, Any] | None, scale: str) -> dict[str, dict[str, Any]]:
@@ -112,11 +118,10 @@ def preset_for(benchmark: str, scale: str, benchmark_def: dict[str, Any] | None 
         base.update(SMALL)
     elif scale == "tiny":
         context = min(base.get("max_seq_len", TINY_MAX_SEQ_LEN), TINY_MAX_SEQ_LEN)
-        base.update(TINY, max_seq_len=context)
+        base.update(TINY, max_seq_len=context, num_bins=small_head_bins(base))
     elif scale == "cpu":
         context = min(base.get("max_seq_len", CPU_MAX_SEQ_LEN), CPU_MAX_SEQ_LEN)
-        bins = max(CPU_MIN_BINS, base.get("num_bins", PAPER_BINS) // 4)
-        base.update(CPU, max_seq_len=context, num_bins=bins)
+        base.update(CPU, max_seq_len=context, num_bins=small_head_bins(base))
     if benchmark_def is None and benchmark in CHUNKED:
         base["replay_chunk_steps"] = CHUNK_CONTEXTS * base["max_seq_len"]
     return base

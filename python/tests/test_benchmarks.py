@@ -406,4 +406,5 @@ def test_the_cpu_scale_changes_budgets_and_sizes_never_the_method():
         paper, cpu = resolved(name, "paper"), resolved(name, "cpu")
         assert {k: getattr(cpu.agent, k) for k in method} == {k: getattr(paper.agent, k) for k in method}, name
         assert cpu.agent.num_bins == bins and cpu.agent.max_seq_len == 32 and cpu.train.total_steps == 48_000
+        assert resolved(name, "tiny").agent.num_bins == bins  # both small scales size the bins alike
         assert cpu.agent.reward_multiplier == paper.agent.reward_multiplier
