@@ -1,8 +1,14 @@
-"""Learner and acting throughput (issue 7). Prints one table; never part of the tests.
+"""Learner and acting throughput, per actor x critic cell. Prints tables; never part of the tests.
 
-    python bench/learner.py            # ML45 paper config + tiny config, 20 timed updates each
+    python bench/learner.py            # every config, all four cells, 20 timed updates each
     python bench/learner.py --quick    # 5 timed updates, for a quick look while developing
-    python bench/learner.py --only tiny --updates 40
+    python bench/learner.py --only tiny-discrete --cells ind/ind,dep/dep --updates 40
+
+The configs: the ML45 paper model (continuous, 4 action dims), the POPGym paper model
+(discrete, the 27 actions of its union space, 64 bins), the Atari paper model (18 actions,
+84 x 84 RGB through the IMPALA CNN) and the tiny preset's model with either action kind.
+The second table gives each config's ratio of the Ind critic's update time to the Dep
+critic's, per actor: the scale-free critic should cost at most 1.5x.
 
 CPU runs use 2 threads (the reference measurement's setting) unless --threads says
 otherwise. "ref-equiv % of peak" = 619 GFLOP (one reference ML45 update) / (s per update)
@@ -13,7 +19,6 @@ On CUDA the bf16 matmul peak is measured too and the learner runs under bf16 aut
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -27,21 +32,37 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from amago2.agent import Agent, Learner  # noqa: E402
 from amago2.config import AgentConfig, ConfigError, TrainConfig  # noqa: E402
+from amago2.presets import small_head_bins  # noqa: E402
+from tables import load_average, print_table  # noqa: E402  (bench/tables.py, next to this file)
 
 REFERENCE_GFLOP = 619.0
 REFERENCE_S_PER_UPDATE = 9.9
 
+def _tiny(actor: str, critic: str) -> AgentConfig:
+    """The tiny preset's model (amago2.presets.TINY) with the bins it gives a benchmark of
+    the paper's 128 (presets.small_head_bins: 32)."""
+    return AgentConfig(actor=actor, critic=critic, d_model=64, d_ff=128, n_layers=2, n_heads=4,
+                       tstep_hidden=128, tstep_dim=64, head_hidden=64, max_seq_len=64,
+                       num_bins=small_head_bins({}))
+
+
 CONFIGS = {
-    # The tiny preset's model (amago2.presets.TINY). First: peak memory is the process's
-    # resident high-water mark, and the C library keeps some of a larger run's heap.
-    "tiny": dict(agent=AgentConfig(actor="ind", critic="ind", d_model=64, d_ff=128, n_layers=2, n_heads=4,
-                                   tstep_hidden=128, tstep_dim=64, head_hidden=64, max_seq_len=64),
-                 batch=8, obs_dim=39, action_dim=4),
-    # The ML45 paper model (SPEC section 4) with the AMAGO-2 objectives.
-    "ml45": dict(agent=AgentConfig(actor="ind", critic="ind", d_model=320, d_ff=1280, n_layers=3, n_heads=8,
-                                   max_seq_len=256, num_bins=128),
-                 batch=24, obs_dim=39, action_dim=4),
+    # First: peak memory is the process's resident high-water mark, and the C library keeps
+    # some of a larger run's heap.
+    "tiny-continuous": dict(agent=_tiny, batch=8, obs_dim=39, actions=("box", 4)),
+    "tiny-discrete": dict(agent=_tiny, batch=8, obs_dim=39, actions=("discrete", 5)),
+    # The paper models (amago2.presets).
+    "ml45": dict(agent=lambda actor, critic: AgentConfig(
+        actor=actor, critic=critic, d_model=320, d_ff=1280, n_layers=3, n_heads=8, max_seq_len=256,
+        num_bins=128), batch=24, obs_dim=39, actions=("box", 4)),
+    "popgym": dict(agent=lambda actor, critic: AgentConfig(
+        actor=actor, critic=critic, d_model=256, d_ff=1024, n_layers=3, n_heads=8, max_seq_len=600,
+        tstep_hidden=512, tstep_dim=200, num_bins=64), batch=24, obs_dim=26 + 2, actions=("discrete", 27)),
+    "atari": dict(agent=lambda actor, critic: AgentConfig(
+        actor=actor, critic=critic, d_model=256, d_ff=1024, n_layers=3, n_heads=8, max_seq_len=64,
+        num_bins=128), batch=32, obs_dim=2, image=(84, 84, 3), actions=("discrete", 18)),
 }
+CELLS = ("dep/dep", "dep/ind", "ind/dep", "ind/ind")
 
 
 def sync(device: torch.device) -> None:
@@ -64,11 +85,25 @@ def matmul_peak_gflops(device: torch.device, dtype: torch.dtype, size: int) -> f
     return 2 * size ** 3 / best / 1e9
 
 
-def make_batch(agent: Agent, batch: int, obs_dim: int, action_dim: int) -> dict:
-    l = agent.cfg.max_seq_len
-    action = torch.rand(batch, l, action_dim) * 2 - 1
+def spaces(spec: dict) -> tuple[gym.spaces.Dict, gym.Space]:
+    obs = {"vec": gym.spaces.Box(-np.inf, np.inf, (spec["obs_dim"],))}
+    if "image" in spec:
+        obs["img"] = gym.spaces.Box(0, 255, spec["image"], np.uint8)
+    kind, n = spec["actions"]
+    return gym.spaces.Dict(obs), gym.spaces.Discrete(n) if kind == "discrete" else gym.spaces.Box(-1, 1, (n,))
+
+
+def make_batch(agent: Agent, batch: int, spec: dict) -> dict:
+    l, action_dim = agent.cfg.max_seq_len, agent.action_dim
+    if agent.discrete:
+        action = torch.nn.functional.one_hot(torch.randint(action_dim, (batch, l)), action_dim).float()
+    else:
+        action = torch.rand(batch, l, action_dim) * 2 - 1
     reward = torch.randn(batch, l, 1)
-    return {"obs": {"vec": torch.randn(batch, l + 1, obs_dim)},
+    obs = {"vec": torch.randn(batch, l + 1, spec["obs_dim"])}
+    if "image" in spec:
+        obs["img"] = torch.randint(0, 256, (batch, l + 1, *spec["image"]), dtype=torch.uint8)
+    return {"obs": obs,
             "prev_action": torch.cat((torch.zeros(batch, 1, action_dim), action), 1),
             "prev_reward": torch.cat((torch.zeros(batch, 1, 1), reward), 1),
             "time": torch.arange(l + 1).repeat(batch, 1), "action": action, "reward": reward,
@@ -87,13 +122,13 @@ def peak_rss_gib() -> float:
     return float("nan")
 
 
-def bench_learner(name: str, device: torch.device, warmup: int, updates: int) -> dict:
+def bench_learner(name: str, cell: str, device: torch.device, warmup: int, updates: int) -> dict:
     spec = CONFIGS[name]
     torch.manual_seed(0)
-    obs_space = gym.spaces.Dict({"vec": gym.spaces.Box(-np.inf, np.inf, (spec["obs_dim"],))})
-    agent = Agent(spec["agent"], obs_space, gym.spaces.Box(-1, 1, (spec["action_dim"],))).to(device)
+    actor, critic = cell.split("/")
+    agent = Agent(spec["agent"](actor, critic), *spaces(spec)).to(device)
     learner = Learner(agent, TrainConfig(batch_size=spec["batch"]))
-    batch = agent.prepare_batch(make_batch(agent, spec["batch"], spec["obs_dim"], spec["action_dim"]))
+    batch = agent.prepare_batch(make_batch(agent, spec["batch"], spec))
     times, peaks = [], []
     for i in range(warmup + updates):
         if device.type == "cpu":
@@ -111,14 +146,17 @@ def bench_learner(name: str, device: torch.device, warmup: int, updates: int) ->
     s = statistics.median(times)
     return {"s_per_update": s, "updates_per_s": 1 / s,
             "timesteps_per_s": spec["batch"] * agent.cfg.max_seq_len / s, "peak_gib": max(peaks),
-            "acting": {n: bench_acting(agent, spec["obs_dim"], spec["action_dim"], n, device) for n in (1, 8)}}
+            "acting": {n: bench_acting(agent, spec, n, device) for n in (1, 8)}}
 
 
-def bench_acting(agent: Agent, obs_dim: int, action_dim: int, actors: int, device: torch.device) -> float:
+def bench_acting(agent: Agent, spec: dict, actors: int, device: torch.device) -> float:
     """Steps/s (per actor step, all actors together) with a full, sliding cache."""
     state = agent.init_acting(actors)
-    obs = {"vec": np.random.randn(actors, obs_dim).astype(np.float32)}
-    prev_action, prev_reward = np.zeros((actors, action_dim), np.float32), np.zeros(actors, np.float32)
+    obs = {"vec": np.random.randn(actors, spec["obs_dim"]).astype(np.float32)}
+    if "image" in spec:
+        obs["img"] = np.random.randint(0, 256, (actors, *spec["image"]), dtype=np.uint8)
+    prev_action = np.zeros((actors, agent.action_dim), np.float32)
+    prev_reward = np.zeros(actors, np.float32)
     step = 0
     for _ in range(agent.cfg.max_seq_len + 5):  # fill the cache so every step attends to max_seq_len keys
         agent.act(state, obs, prev_action, prev_reward, np.full(actors, step))
@@ -146,21 +184,19 @@ def ml45_env_comparison(act8: float) -> str:
             f"acting with 8 actors runs at {act8 / env:.2f}x that")
 
 
-def load_average() -> str:
-    """The host's 1/5/15-minute load: on a shared 2-core machine other processes decide
-    much of what a CPU run measures (2-thread acting most of all), so it goes with the table."""
-    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 timed updates instead of 20")
     parser.add_argument("--updates", type=int, default=None, help="timed updates per config (>= 20 for the record)")
     parser.add_argument("--only", choices=sorted(CONFIGS), default=None)
+    parser.add_argument("--cells", default=",".join(CELLS), help=f"comma list of actor/critic cells (default {','.join(CELLS)})")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--no-env", action="store_true", help="skip timing the ML45 env for comparison")
     args = parser.parse_args()
+    cells = args.cells.split(",")
+    if not set(cells) <= set(CELLS):
+        parser.error(f"--cells takes actor/critic pairs among {', '.join(CELLS)}, not '{args.cells}'")
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     updates = args.updates or (5 if args.quick else 20)
@@ -171,21 +207,33 @@ def main() -> None:
           + (f", bf16 peak {peak16:.0f} GFLOP/s" if peak16 else "") + f"; median of {updates} updates; "
           + load_average())
     peak = peak16 or peak32
-    header = ("config", "s/update", "updates/s", "timesteps/s", "ref-equiv % of peak", "vs ref 9.9 s",
+    header = ("config", "cell", "s/update", "updates/s", "timesteps/s", "ref-equiv % of peak", "vs ref 9.9 s",
               "peak mem GiB", "act 1 (steps/s)", "act 8 (steps/s)")
-    rows, acting = [], {}
+    rows, seconds, acting = [], {}, {}
     for name in [args.only] if args.only else list(CONFIGS):
-        r = bench_learner(name, device, warmup=3 if name == "ml45" else 5, updates=updates)
-        ref_frac = f"{100 * REFERENCE_GFLOP / r['s_per_update'] / peak:.0f}%" if name == "ml45" else "-"
-        speedup = f"{REFERENCE_S_PER_UPDATE / r['s_per_update']:.2f}x" if name == "ml45" else "-"
-        acting[name] = r["acting"][8]
-        rows.append((name, f"{r['s_per_update']:.3f}", f"{r['updates_per_s']:.2f}", f"{r['timesteps_per_s']:.0f}",
-                     ref_frac, speedup, f"{r['peak_gib']:.2f}", f"{r['acting'][1]:.0f}", f"{r['acting'][8]:.0f}"))
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
-    print(" | ".join(h.ljust(w) for h, w in zip(header, widths)))
-    print("-|-".join("-" * w for w in widths))
-    for row in rows:
-        print(" | ".join(c.ljust(w) for c, w in zip(row, widths)))
+        for cell in cells:
+            # The reference figures are for one ML45 update of the AMAGO-2 objectives (ind/ind).
+            is_ref = name == "ml45" and cell == "ind/ind"
+            r = bench_learner(name, cell, device, warmup=3 if name in ("ml45", "popgym", "atari") else 5,
+                              updates=updates)
+            seconds[name, cell] = r["s_per_update"]
+            ref_frac = f"{100 * REFERENCE_GFLOP / r['s_per_update'] / peak:.0f}%" if is_ref else "-"
+            speedup = f"{REFERENCE_S_PER_UPDATE / r['s_per_update']:.2f}x" if is_ref else "-"
+            acting[name] = r["acting"][8]
+            rows.append((name, cell, f"{r['s_per_update']:.3f}", f"{r['updates_per_s']:.2f}",
+                         f"{r['timesteps_per_s']:.0f}", ref_frac, speedup, f"{r['peak_gib']:.2f}",
+                         f"{r['acting'][1]:.0f}", f"{r['acting'][8]:.0f}"))
+            print(f"  measured {name} {cell}: {r['s_per_update']:.3f} s/update", file=sys.stderr, flush=True)
+    print_table(header, rows)
+    ratios = []
+    for name in dict.fromkeys(n for n, _ in seconds):
+        for actor in ("dep", "ind"):
+            dep, ind = seconds.get((name, f"{actor}/dep")), seconds.get((name, f"{actor}/ind"))
+            if dep and ind:
+                ratios.append((name, actor, f"{dep:.3f}", f"{ind:.3f}", f"{ind / dep:.2f}x"))
+    if ratios:
+        print()
+        print_table(("config", "actor", "dep critic s/update", "ind critic s/update", "ind / dep"), ratios)
     if "ml45" in acting and not args.no_env:
         print(ml45_env_comparison(acting["ml45"]))
     print(f"at the end: {load_average()}")

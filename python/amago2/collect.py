@@ -89,6 +89,10 @@ class Collector:
         self.noise_scale = np.ones(num_actors)
         self.trajs: list[_Trajectory | None] = [None] * num_actors
         self.episode_returns: list[float] = []  # finished inner episodes since last drained
+        self.seconds = {"act": 0.0, "env": 0.0, "replay": 0.0}
+        """Time spent since the collector was made: choosing actions (the agent and the
+        exploration noise), in the envs (steps and resets, the trial wrapper included) and
+        writing trajectories to the replay."""
 
     def epsilon(self, actor_steps: int) -> float:
         """Epsilon after each actor has taken `actor_steps` steps."""
@@ -130,13 +134,20 @@ class Collector:
         """
         taken = 0
         chunk = self.cfg.replay_chunk_steps
+        seconds = self.seconds
         for _ in range(steps_per_actor):
             if should_stop():
                 break
+            start = clock.perf_counter()
             self._reset_finished()
+            acting = clock.perf_counter()
             actions = act_batch(self.agent, self.state, self.obs, self.prev_action, self.prev_reward,
                                 self.time, self.device)
             actions = self._explore(actions, self.epsilon((env_steps + taken) // self.n) * self.noise_scale)
+            stepping = clock.perf_counter()
+            seconds["env"] += acting - start
+            seconds["act"] += stepping - acting
+            writing = 0.0
             for i, env in enumerate(self.envs):
                 obs, reward, terminated, _, info = env.step(actions[i])
                 action_vec = self.layout.action_vector(actions[i])
@@ -149,7 +160,9 @@ class Collector:
                 if "episode_return" in info:
                     self.episode_returns.append(info["episode_return"])
                 if terminated or (chunk > 0 and len(traj.actions) >= chunk):
+                    written = clock.perf_counter()
                     self.replay.add(traj.arrays())
+                    writing += clock.perf_counter() - written
                     if not terminated:  # the next chunk starts where this one ended
                         self.trajs[i] = _Trajectory(traj.task, obs, int(self.time[i]) + 1, action_vec, reward)
                 self.obs[i] = obs
@@ -157,6 +170,8 @@ class Collector:
                 self.prev_reward[i] = reward
                 self.time[i] += 1
                 self.needs_reset[i] = terminated
+            seconds["env"] += clock.perf_counter() - stepping - writing
+            seconds["replay"] += writing
             taken += self.n
             on_tick()
         return taken

@@ -94,6 +94,10 @@ class Trainer:
         resumed = self.ckpt_path.exists()
         self.counters = Counters()
         self.last_beat = clock.monotonic()
+        self.started_at = clock.perf_counter()
+        self.seconds = {"update": 0.0, "sample": 0.0, "eval": 0.0, "checkpoint": 0.0, "events": 0.0}
+        """Time this attempt spent on each part of the loop besides collecting (the
+        collector keeps its own): reported as time/<part>_s with every collect phase."""
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
@@ -127,11 +131,13 @@ class Trainer:
         return state
 
     def checkpoint(self) -> None:
+        start = clock.perf_counter()
         self.ckpt_path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"learner": self.learner.state_dict(), "counters": dataclasses.asdict(self.counters),
                    "replay_next_index": self.replay.next_index, "rng": self._rng_state(),
                    "config": self.cfg.to_json()}
         atomic_write_bytes(self.ckpt_path, lambda f: torch.save(payload, f))
+        self.seconds["checkpoint"] += clock.perf_counter() - start
         self.event("checkpoint", path=str(self.ckpt_path))
 
     def _load(self) -> None:
@@ -150,7 +156,17 @@ class Trainer:
 
     # -- events ------------------------------------------------------------------------
     def event(self, type: str, **fields: Any) -> None:
+        start = clock.perf_counter()
         self.journal.event(type, self.counters.env_steps, self.counters.updates, **fields)
+        self.seconds["events"] += clock.perf_counter() - start
+
+    def time_shares(self) -> dict[str, float]:
+        """time/<part>_s: the seconds this attempt has spent on each part of the loop, and
+        time/wall_s in all (bench/loop.py reads them; so does the dry run's cost model)."""
+        parts = {**self.collector.seconds, **self.seconds}
+        out = {f"time/{part}_s": value for part, value in parts.items()}
+        out["time/wall_s"] = clock.perf_counter() - self.started_at
+        return out
 
     def tick(self) -> None:
         """A heartbeat at most every HEARTBEAT_S seconds, so a live run is told from a hung one."""
@@ -177,7 +193,7 @@ class Trainer:
         seconds = clock.monotonic() - start
         metrics = {"perf/env_steps_per_s": taken / max(seconds, 1e-9), "perf/collect_s": seconds,
                    "replay/trajectories": float(len(self.replay)),
-                   "replay/steps": float(self.replay.total_steps)}
+                   "replay/steps": float(self.replay.total_steps), **self.time_shares()}
         returns = self.collector.drain_episode_returns()
         if returns:
             metrics["collect/episode_return"] = float(np.mean(returns))
@@ -193,8 +209,12 @@ class Trainer:
         window_n, window_s = 0, 0.0
         while c.epoch_updates < t.updates_per_epoch and not self.journal.stop_requested:
             start = clock.monotonic()
+            sampling = clock.perf_counter()
             batch = self.replay.sample(t.batch_size, self.replay_rng)  # the learner moves it
+            updating = clock.perf_counter()
             metrics = self.learner.update(batch)
+            self.seconds["sample"] += updating - sampling
+            self.seconds["update"] += clock.perf_counter() - updating
             measured = {name[len("task/"):]: metrics.pop(name) for name in list(metrics) if name.startswith("task/")}
             if measured:
                 by_task.add(measured)
@@ -220,8 +240,10 @@ class Trainer:
         seed = self.cfg.seed * 1_000_003 + self.counters.epoch
         for split, tasks in (("train", self.train_tasks), ("test", self.test_tasks)):
             if tasks:
+                start = clock.perf_counter()
                 report = evaluate(self.agent, self.layout, tasks, b.k, b.horizon,
                                   t.eval_trials_per_task, seed, self.device, self.tick)
+                self.seconds["eval"] += clock.perf_counter() - start
                 self.event("eval", split=split, tasks=report)
 
     def run(self) -> str:
@@ -242,6 +264,8 @@ class Trainer:
                 c.epoch_actor_steps = 0
                 c.epoch_updates = 0
                 self.heartbeat()
+            if not self.journal.stop_requested:  # a stop goes straight to its checkpoint
+                self.event("metrics", metrics=self.time_shares())  # the attempt's whole loop
             self.checkpoint()
         finally:
             self.collector.close()

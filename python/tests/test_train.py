@@ -165,3 +165,13 @@ def test_every_objective_pair_trains_through_the_bridge(tmp_path, actor, critic)
     assert all(len(t["return"]) == 2 and t["trials"] == 1 for t in evals["train"].values())
     assert (tmp_path / "ckpt" / "latest.pt").exists()
     assert json.loads((tmp_path / "config.json").read_text()) == events[0]["config"]
+    # The loop's time shares (bench/loop.py reads them), one per collect phase and one at
+    # the end: every part was timed, cumulatively, and together they fit in the wall time.
+    shares = [e["metrics"] for e in events if e["type"] == "metrics" and "time/wall_s" in e["metrics"]]
+    parts = ("act", "env", "replay", "update", "sample", "eval", "checkpoint", "events")
+    assert len(shares) == 2 + 1 and all(set(m) >= {f"time/{p}_s" for p in parts} for m in shares)
+    final = shares[-1]
+    assert all(final[f"time/{p}_s"] > 0 for p in parts if p != "checkpoint")  # the last one follows
+    assert sum(final[f"time/{p}_s"] for p in parts) <= final["time/wall_s"]
+    walls = [m["time/wall_s"] for m in shares]
+    assert walls == sorted(walls)
