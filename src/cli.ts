@@ -16,14 +16,14 @@ const runNow: Dispatch = (_command, _options, run) => run();
 function addRunOptions(cmd: Command): Command {
   return addExecutionOptions(cmd)
     .option("--seeds <n|list>", "number of seeds (3 = seeds 0,1,2) or a comma list of seeds")
-    .addOption(new Option("--scale <scale>", "preset size: tiny | small | paper (default paper)"))
+    .addOption(new Option("--scale <scale>", "preset size: tiny | cpu | small | paper (default paper)"))
     .option("--steps <n>", "env steps per run (overrides the preset's total_steps)")
     .option("--name <name>", "sweep name in the store (default: benchmark, plus -<scale> unless paper)")
     .option("--parallel <n>", "concurrent runs on CPU (default 1)")
     .option("--gpus <auto|ids>", "GPUs to use: auto (default) or a list such as 0,1")
     .option("--runs-per-gpu <n>", "concurrent runs per GPU (default 1)")
     .option("--retries <n>", "extra attempts for a crashed run, resuming its checkpoint (default 1)")
-    .option("--dry-run", "print the plan and the estimated env steps; write nothing")
+    .option("--dry-run", "print the plan, the env steps still to do and their estimated run time; write nothing")
     .option("--json", "machine-readable output on stdout; no progress display")
     .option("--python <path>", "Python interpreter with the amago2 package (or AMAGO2_PYTHON)");
 }

@@ -4,8 +4,10 @@ import type { ExitCode } from "./exit-codes.js";
 import { UserError } from "../ui/errors.js";
 import { asDescription, checkOverrides, type Description } from "../plan/describe.js";
 import { expandGrid, type SweepPlan } from "../plan/sweep.js";
-import { amagoHome, openStore, preflightHome, runDirOf } from "../store/db.js";
+import { measuredCellCosts, type CellCost } from "../store/costs.js";
+import { amagoHome, openStore, openStoreReadOnly, preflightHome, runDirOf } from "../store/db.js";
 import { upsertSweep, getRun, type PlannedRun } from "../store/runs.js";
+import { formatDuration } from "../ui/progress.js";
 import type { Logger } from "../ui/logger.js";
 import { createLogger } from "../ui/logger.js";
 import { detectGpus } from "./gpus.js";
@@ -17,9 +19,18 @@ export interface DryRunReport {
   benchmark: string;
   scale: string;
   source: string;
-  runs: { key: string; actor: string; critic: string; seed: number }[];
+  runs: {
+    key: string; actor: string; critic: string; seed: number;
+    /** Env steps still to do: none once it has succeeded, the rest after a checkpoint. */
+    stepsToDo: number;
+    /** stepsToDo x its cell's measured seconds per env step; null without a measurement. */
+    estimatedSeconds: number | null;
+  }[];
   stepsPerRun: number;
   estimatedEnvSteps: number;
+  stepsToDo: number;
+  /** The measured cost of each cell, from this store's succeeded runs at this benchmark and scale. */
+  costModel: CellCost[];
   /** Trial shape and task counts of a built-in benchmark; null for a user-defined set or
    * a benchmark whose packages this interpreter lacks. */
   benchmarkInfo: { tasks: number; evalTasks: number; k: number | null; horizon: number | null } | null;
@@ -42,17 +53,47 @@ export interface ResolvedRun {
   replaced_by_scale: Record<string, { preset: unknown; scale: unknown }>;
 }
 
+/** What the store already knows of a sweep's runs: how far each got, and what cells cost. */
+export interface StoreHistory {
+  progress: Map<string, { status: string; step: number }>;
+  costModel: CellCost[];
+}
+
+function readHistory(home: string, plan: SweepPlan, runs: PlannedRun[]): StoreHistory {
+  const db = openStoreReadOnly(home);
+  if (db === null) return { progress: new Map(), costModel: [] };
+  try {
+    const progress = new Map<string, { status: string; step: number }>();
+    for (const r of runs) {
+      const row = getRun(db, r.key);
+      if (row) progress.set(r.key, { status: row.status, step: row.step });
+    }
+    return { progress, costModel: measuredCellCosts(db, plan.benchmark, plan.scale) };
+  } finally {
+    db.close();
+  }
+}
+
 export function collectDryRun(plan: SweepPlan, runs: PlannedRun[], desc: Description, resolved: ResolvedRun,
-  notInstalled: string | null = null): DryRunReport {
+  notInstalled: string | null = null, history: StoreHistory = { progress: new Map(), costModel: [] }): DryRunReport {
   const perRun = Number(resolved.config.train.total_steps);
+  const planned = runs.map((r) => {
+    const known = history.progress.get(r.key);
+    const stepsToDo = known?.status === "succeeded" ? 0 : Math.max(0, perRun - (known?.step ?? 0));
+    const cost = history.costModel.find((c) => c.actor === r.actor && c.critic === r.critic);
+    return { key: r.key, actor: r.actor, critic: r.critic, seed: r.seed, stepsToDo,
+      estimatedSeconds: cost ? stepsToDo * cost.secondsPerStep : stepsToDo === 0 ? 0 : null };
+  });
   const info = plan.benchmarkDef ? null : desc.benchmarks[plan.benchmark];
   // Only an interpreter that can build the benchmark knows its tasks and trial shape.
   const built = info?.installed ? info : null;
   return {
     sweep: plan.name, benchmark: plan.benchmark, scale: plan.scale, source: plan.source,
-    runs: runs.map((r) => ({ key: r.key, actor: r.actor, critic: r.critic, seed: r.seed })),
+    runs: planned,
     stepsPerRun: perRun,
     estimatedEnvSteps: perRun * runs.length,
+    stepsToDo: planned.reduce((sum, r) => sum + r.stepsToDo, 0),
+    costModel: history.costModel,
     benchmarkInfo: built ? { tasks: built.tasks.length, evalTasks: built.eval_tasks.length, k: built.k, horizon: built.horizon } : null,
     // actor and critic are the grid's axes, shown per run, not settings of the sweep.
     hyperparameters: Object.fromEntries(Object.entries({ ...resolved.config.agent, ...resolved.config.train })
@@ -68,9 +109,32 @@ function replacedByScaleLine(scale: string, replaced: ResolvedRun["replaced_by_s
   return parts.length ? `scale ${scale} sets ${parts.join(", ")} (use overrides to change what a scale sets)` : null;
 }
 
-function renderDryRun(report: DryRunReport): string {
-  const table = renderColumns(["key", "actor", "critic", "seed"],
-    report.runs.map((r) => [r.key, r.actor, r.critic, String(r.seed)]));
+/** The estimate's lines: run time still to do, and what it is based on. */
+function estimateLines(report: DryRunReport, home: string): string[] {
+  const todo = report.runs.filter((r) => r.stepsToDo > 0);
+  if (todo.length === 0) return ["nothing to do: every run of this sweep has succeeded"];
+  const lines = [`to do: ${todo.length} of ${report.runs.length} runs, ${report.stepsToDo.toLocaleString("en-US")} env steps`];
+  const known = todo.filter((r) => r.estimatedSeconds !== null);
+  if (known.length > 0) {
+    const seconds = known.reduce((sum, r) => sum + r.estimatedSeconds!, 0);
+    const basis = report.costModel.map((c) =>
+      `${c.actor}/${c.critic} ${formatDuration(c.secondsPerStep * report.stepsPerRun)} a run (${c.runs} succeeded)`).join(", ");
+    lines.push(`estimated run time${known.length < todo.length ? ` of ${known.length} of them` : ""}: ` +
+      `${formatDuration(seconds)} one after another, from the wall time per env step of this store's runs at scale ` +
+      `${report.scale}: ${basis}; runs side by side share the machine and take longer each`);
+  }
+  const unknown = [...new Set(todo.filter((r) => r.estimatedSeconds === null).map((r) => `${r.actor}/${r.critic}`))];
+  if (unknown.length > 0) {
+    lines.push(`no estimate for ${unknown.join(", ")}: no run of ${unknown.length > 1 ? "these cells" : "this cell"} of ` +
+      `${report.benchmark} at scale ${report.scale} has succeeded in ${home} yet (bench/loop.py measures the whole loop)`);
+  }
+  return lines;
+}
+
+function renderDryRun(report: DryRunReport, home: string): string {
+  const table = renderColumns(["key", "actor", "critic", "seed", "steps to do", "estimate"],
+    report.runs.map((r) => [r.key, r.actor, r.critic, String(r.seed), r.stepsToDo.toLocaleString("en-US"),
+      r.estimatedSeconds === null ? "?" : formatDuration(r.estimatedSeconds)]));
   const hp = report.hyperparameters;
   const fmt = (k: string) => `${k}=${Array.isArray(hp[k]) ? `[${(hp[k] as unknown[]).join(",")}]` : String(hp[k])}`;
   const presetLine = PRESET_KEYS.filter((k) => k in hp).map(fmt).join(" ");
@@ -84,6 +148,7 @@ function renderDryRun(report: DryRunReport): string {
     table,
     ...[replacedByScaleLine(report.scale, report.replacedByScale)].filter((l): l is string => l !== null),
     `${report.runs.length} runs x ${report.stepsPerRun.toLocaleString("en-US")} env steps = ${report.estimatedEnvSteps.toLocaleString("en-US")} estimated env steps`,
+    ...estimateLines(report, home),
     ...(report.notInstalled ? [`not runnable here yet: ${report.notInstalled}`] : []),
   ].join("\n");
 }
@@ -129,8 +194,8 @@ export async function executePlan(plan: SweepPlan, opts: RunOptions, log: Logger
   if ("error" in resolved) throw new UserError(`${plan.source}: ${resolved.error}`);
 
   if (opts.dryRun) {
-    const report = collectDryRun(plan, runs, desc, resolved, notInstalled);
-    log.out(opts.json ? JSON.stringify(report, null, 2) : renderDryRun(report));
+    const report = collectDryRun(plan, runs, desc, resolved, notInstalled, readHistory(home, plan, runs));
+    log.out(opts.json ? JSON.stringify(report, null, 2) : renderDryRun(report, home));
     return 0;
   }
 
