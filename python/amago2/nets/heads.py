@@ -166,12 +166,13 @@ def critic_forward(p: CriticParams, state_proj: Tensor, gamma_feat: Tensor, acti
     if action.dim() == 2:
         hidden = (state_proj + torch.matmul(action, p.w_action))[:, None] + gamma_term[:, :, None]
     else:
-        # One matmul broadcast over the critics writes the per-gamma action term; the state
-        # and gamma terms are added in place (measured on CPU at the POPGym size: 3.0 ms a
-        # chunk, against 4.1 ms for a baddbmm_ into the broadcast sum of the other two).
+        # One matmul broadcast over the critics makes the per-gamma action term. Nothing is
+        # written in place into a view: autograd would save a copy of the whole base tensor
+        # for each such write (CopySlices), which a baddbmm_ into a view of the activation
+        # used to cost.
         a = action.shape[-1]
-        hidden = torch.matmul(action.reshape(1, g * n, a), p.w_action).view(c, g, n, h)
-        hidden += state_proj[:, None]
+        action_term = torch.matmul(action.reshape(1, g * n, a), p.w_action).view(c, g, n, h)
+        hidden = action_term + state_proj[:, None]
         hidden += gamma_term[:, :, None]
     hidden = F.leaky_relu_(hidden)
     # bmm then an in-place bias add: baddbmm's broadcast copy of the bias into its output
