@@ -11,7 +11,7 @@ import { PACKAGE_ROOT } from "../plan/package.js";
 import { dbPath, openStore, openStoreReadOnly, type Store } from "../store/db.js";
 import { ingestJournal, ingestLines } from "../store/ingest.js";
 import {
-  claimForSlurm, getRun, getSweep, listRuns, markEnded, markSlurmJobRunning, markSubmittedToSlurm, releaseSlurmClaims,
+  claimForSlurm, getRun, getSweep, heldByAnother, listRuns, markEnded, markSlurmJobRunning, markSubmittedToSlurm, releaseSlurmClaims,
   requestCancel, runsOfSweep, type PlannedRun, type RunEnd, type RunRow,
 } from "../store/runs.js";
 import { UserError } from "../ui/errors.js";
@@ -63,6 +63,12 @@ interface Manifest {
 
 function isActive(row: RunRow): boolean {
   return row.executor === "slurm" && row.slurm_job_id !== null && (row.status === "queued" || row.status === "running");
+}
+
+/** A job of its own, or claimed by another live amago2 that has not submitted it yet: a
+ * sweep following the same cells waits for it rather than counting it as ended. */
+function inFlight(row: RunRow): boolean {
+  return isActive(row) || heldByAnother(row, thisOwner(), pidAlive);
 }
 
 /** Whether the run's claim became a job (its id is recorded). */
@@ -228,7 +234,7 @@ function snapshot(db: Store, keys: readonly string[], willRetry: (row: RunRow) =
     queued: rows.filter((r) => r.status === "queued").length + retrying.length,
     failed: rows.filter((r) => ["failed", "crashed", "cancelled", "interrupted"].includes(r.status) && !retrying.includes(r)).length,
     active: running.map((r) => ({ label: label(r), step: r.step, totalSteps: r.total_steps, stepsPerSecond: null })),
-    settled: rows.every((r) => !isActive(r)) && retrying.length === 0,
+    settled: rows.every((r) => !inFlight(r)) && retrying.length === 0,
   };
 }
 
@@ -286,8 +292,8 @@ export async function orchestrateSlurm(opts: SlurmSweepOptions): Promise<SlurmSw
   await adoptUnrecordedJobs(db, opts.home, new Set(keys), opts.command);
 
   const rows = keys.map((k) => getRun(db, k)!);
-  const inFlight = rows.filter(isActive).map((r) => r.key);
-  if (inFlight.length > 0) log.info(`${inFlight.length} run(s) already queued or running on Slurm; not submitted again`);
+  const elsewhere = rows.filter(inFlight).map((r) => r.key);
+  if (elsewhere.length > 0) log.info(`${elsewhere.length} run(s) already queued or running on Slurm; not submitted again`);
   for (const row of rows.filter((r) => r.status !== "succeeded" && !isActive(r) && r.attempts > opts.retries)) {
     log.warn(`${label(row)} is ${row.status} after ${row.attempts} attempts; not resubmitted (raise --retries to try again)`);
   }
@@ -298,11 +304,11 @@ export async function orchestrateSlurm(opts: SlurmSweepOptions): Promise<SlurmSw
       submitted += await submit(opts, ended);
     };
     const { interrupted } = await followSlurmRuns(db, keys, log, resubmit, opts.retries);
-    if (interrupted) return { code: 130, submitted, inFlight };
+    if (interrupted) return { code: 130, submitted, inFlight: elsewhere };
   }
   const final = keys.map((k) => getRun(db, k)!);
-  const broken = final.some((r) => r.status !== "succeeded" && !isActive(r) && !wantsSubmission(r, opts.retries, true));
-  return { code: broken ? 1 : 0, submitted, inFlight };
+  const broken = final.some((r) => r.status !== "succeeded" && !inFlight(r) && !wantsSubmission(r, opts.retries, true));
+  return { code: broken ? 1 : 0, submitted, inFlight: elsewhere };
 }
 
 /**
