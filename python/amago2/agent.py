@@ -271,12 +271,13 @@ class Agent(nn.Module):
             raw = loss_precision(self.actor(h)[:, -1])
         if was_training:
             self.train(True)
+        policy = self.policy_params(raw)
         if self.discrete:
-            probs = categorical_probs(raw, self.cfg.prob_min, self.cfg.prob_max)
+            (probs,) = policy
             choice = torch.multinomial(probs, 1)[:, 0] if sample else probs.argmax(-1)
             actions = torch.nn.functional.one_hot(choice, self.action_dim).to(torch.float32)
         else:
-            mean, log_std = tanh_gaussian_params(raw, self.cfg.log_std_min, self.cfg.log_std_max)
+            mean, log_std = policy
             eps = torch.randn_like(mean) if sample else torch.zeros_like(mean)
             actions = tanh_gaussian_sample(mean, log_std, eps).to(torch.float32)
         return actions.cpu()

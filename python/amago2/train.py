@@ -208,7 +208,6 @@ class Trainer:
         by_task = TaskMetricsWindow([spec.name for _, spec in self.train_tasks])
         window_n, window_s = 0, 0.0
         while c.epoch_updates < t.updates_per_epoch and not self.journal.stop_requested:
-            start = clock.monotonic()
             sampling = clock.perf_counter()
             batch = self.replay.sample(t.batch_size, self.replay_rng)  # the learner moves it
             updating = clock.perf_counter()
@@ -224,7 +223,7 @@ class Trainer:
             c.updates += 1
             c.epoch_updates += 1
             window_n += 1
-            window_s += clock.monotonic() - start
+            window_s += clock.perf_counter() - sampling
             if c.updates % t.log_every_updates == 0:
                 flat = {name: float(v.item()) / window_n for name, v in window.items()}
                 flat.update({"perf/updates_per_s": window_n / max(window_s, 1e-9), "perf/learner_s": window_s})
