@@ -11,48 +11,30 @@ export interface CellCost {
   secondsPerStep: number;
 }
 
-interface TimedEvent {
-  run_key: string;
-  actor: string;
-  critic: string;
-  type: string;
-  t: number;
-  step: number;
-}
-
 /**
  * The measured cost of every cell of `benchmark` at `scale` that has succeeded in this
  * store. A run's time is that of its attempts, each from its 'started' event to its last
  * event, so the time between a crash and a resume is not counted; the update-to-data
  * ratio is the scale's, so seconds per env step covers acting, updates, evaluations and
- * checkpoints alike. The figure is as the runs ran: alone or beside others.
+ * checkpoints alike. The figure is as the runs ran: alone or beside others. The attempts
+ * are summed inside SQLite: a long run has hundreds of thousands of events.
  */
 export function measuredCellCosts(db: Store, benchmark: string, scale: string): CellCost[] {
-  const events = db.prepare(
-    `SELECT e.run_key, r.actor, r.critic, e.type, e.t, e.step
-       FROM events e JOIN runs r ON r.key = e.run_key
-      WHERE r.benchmark = ? AND r.scale = ? AND r.status = 'succeeded'
-      ORDER BY e.run_key, e.seq`,
-  ).all(benchmark, scale) as TimedEvent[];
-  const perRun = new Map<string, { actor: string; critic: string; seconds: number; steps: number }>();
-  let attempt: { start: TimedEvent; last: TimedEvent } | null = null;
-  const close = () => {
-    if (attempt === null) return;
-    const run = perRun.get(attempt.start.run_key)!;
-    run.seconds += attempt.last.t - attempt.start.t;
-    run.steps += attempt.last.step - attempt.start.step;
-    attempt = null;
-  };
-  for (const e of events) {
-    if (attempt !== null && (e.run_key !== attempt.start.run_key || e.type === "started")) close();
-    if (!perRun.has(e.run_key)) perRun.set(e.run_key, { actor: e.actor, critic: e.critic, seconds: 0, steps: 0 });
-    if (e.type === "started") attempt = { start: e, last: e };
-    else if (attempt !== null) attempt.last = e;
-  }
-  close();
+  const runs = db.prepare(
+    `WITH numbered AS (
+       SELECT e.run_key, e.t, e.step,
+              SUM(e.type = 'started') OVER (PARTITION BY e.run_key ORDER BY e.seq) AS attempt
+         FROM events e JOIN runs r ON r.key = e.run_key
+        WHERE r.benchmark = ? AND r.scale = ? AND r.status = 'succeeded'),
+     attempts AS (
+       SELECT run_key, MAX(t) - MIN(t) AS seconds, MAX(step) - MIN(step) AS steps
+         FROM numbered WHERE attempt > 0 GROUP BY run_key, attempt)
+     SELECT r.actor, r.critic, SUM(a.seconds) AS seconds, SUM(a.steps) AS steps
+       FROM attempts a JOIN runs r ON r.key = a.run_key
+      GROUP BY a.run_key HAVING SUM(a.steps) > 0`,
+  ).all(benchmark, scale) as { actor: string; critic: string; seconds: number; steps: number }[];
   const byCell = new Map<string, number[]>();
-  for (const run of perRun.values()) {
-    if (run.steps <= 0) continue;
+  for (const run of runs) {
     const cell = `${run.actor}/${run.critic}`;
     byCell.set(cell, [...(byCell.get(cell) ?? []), run.seconds / run.steps]);
   }
