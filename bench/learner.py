@@ -3,6 +3,7 @@
     python bench/learner.py            # every config, all four cells, 20 timed updates each
     python bench/learner.py --quick    # 5 timed updates, for a quick look while developing
     python bench/learner.py --only tiny-discrete --cells ind/ind,dep/dep --updates 40
+    python bench/learner.py --device cuda --only ml45,popgym   # what bench/gpu-check runs
 
 The configs: the ML45 paper model (continuous, 4 action dims), the POPGym paper model
 (discrete, the 27 actions of its union space, 64 bins), the Atari paper model (18 actions,
@@ -13,7 +14,10 @@ critic's, per actor: the scale-free critic should cost at most 1.5x.
 CPU runs use 2 threads (the reference measurement's setting) unless --threads says
 otherwise. "ref-equiv % of peak" = 619 GFLOP (one reference ML45 update) / (s per update)
 / the fp32 matmul peak measured in this same run: it exceeds 100% when work is removed.
-On CUDA the bf16 matmul peak is measured too and the learner runs under bf16 autocast.
+On CUDA the bf16 matmul peak is measured too, the learner runs under bf16 autocast, peak
+memory is torch's allocated high-water mark, and "GPU idle in update" is the share of one
+profiled update (from its start on the host to its last kernel) in which the GPU runs
+nothing: launch and host overhead (the target at the ML45 size: under 10%).
 """
 
 from __future__ import annotations
@@ -144,9 +148,41 @@ def bench_learner(name: str, cell: str, device: torch.device, warmup: int, updat
             peaks.append(peak_rss_gib() if device.type == "cpu"
                          else torch.cuda.max_memory_allocated(device) / 2 ** 30)
     s = statistics.median(times)
-    return {"s_per_update": s, "updates_per_s": 1 / s,
+    idle = gpu_idle_fraction(learner, batch) if device.type == "cuda" else None
+    return {"s_per_update": s, "updates_per_s": 1 / s, "gpu_idle": idle,
             "timesteps_per_s": spec["batch"] * agent.cfg.max_seq_len / s, "peak_gib": max(peaks),
             "acting": {n: bench_acting(agent, spec, n, device) for n in (1, 8)}}
+
+
+def busy_union(intervals: list[tuple[float, float]]) -> float:
+    """Total length covered by the intervals (start, end), overlaps counted once."""
+    covered, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end > reach:
+            covered += end - max(start, reach)
+            reach = end
+    return covered
+
+
+def gpu_idle_fraction(learner: Learner, batch: dict) -> float | None:
+    """The share of one update's time in which the GPU runs nothing: from the update's
+    start on the host to its last kernel's end, the time not covered by any kernel, copy
+    or fill (torch.profiler's device events). None if the profiler saw no device events."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        with record_function("amago2.update"):
+            learner.update(batch)
+        torch.cuda.synchronize()
+    events = prof.events()
+    window = next(e.time_range for e in events if e.name == "amago2.update")
+    device = [(e.time_range.start, e.time_range.end) for e in events if e.device_type == DeviceType.CUDA]
+    if not device:
+        return None
+    start, end = window.start, max(window.end, max(stop for _, stop in device))
+    return 1.0 - busy_union([(max(a, start), min(b, end)) for a, b in device if b > start]) / (end - start)
 
 
 def bench_acting(agent: Agent, spec: dict, actors: int, device: torch.device) -> float:
@@ -188,13 +224,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 timed updates instead of 20")
     parser.add_argument("--updates", type=int, default=None, help="timed updates per config (>= 20 for the record)")
-    parser.add_argument("--only", choices=sorted(CONFIGS), default=None)
+    parser.add_argument("--only", default=None, help=f"comma list of configs among {', '.join(CONFIGS)}")
     parser.add_argument("--cells", default=",".join(CELLS), help=f"comma list of actor/critic cells (default {','.join(CELLS)})")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--no-env", action="store_true", help="skip timing the ML45 env for comparison")
     args = parser.parse_args()
     cells = args.cells.split(",")
+    configs = args.only.split(",") if args.only else list(CONFIGS)
+    if not set(configs) <= set(CONFIGS):
+        parser.error(f"--only takes configs among {', '.join(CONFIGS)}, not '{args.only}'")
     if not set(cells) <= set(CELLS):
         parser.error(f"--cells takes actor/critic pairs among {', '.join(CELLS)}, not '{args.cells}'")
     torch.set_num_threads(args.threads)
@@ -208,9 +247,9 @@ def main() -> None:
           + load_average())
     peak = peak16 or peak32
     header = ("config", "cell", "s/update", "updates/s", "timesteps/s", "ref-equiv % of peak", "vs ref 9.9 s",
-              "peak mem GiB", "act 1 (steps/s)", "act 8 (steps/s)")
+              "peak mem GiB", "act 1 (steps/s)", "act 8 (steps/s)", "GPU idle in update")
     rows, seconds, acting = [], {}, {}
-    for name in [args.only] if args.only else list(CONFIGS):
+    for name in configs:
         for cell in cells:
             # The reference figures are for one ML45 update of the AMAGO-2 objectives (ind/ind).
             is_ref = name == "ml45" and cell == "ind/ind"
@@ -222,7 +261,8 @@ def main() -> None:
             acting[name] = r["acting"][8]
             rows.append((name, cell, f"{r['s_per_update']:.3f}", f"{r['updates_per_s']:.2f}",
                          f"{r['timesteps_per_s']:.0f}", ref_frac, speedup, f"{r['peak_gib']:.2f}",
-                         f"{r['acting'][1]:.0f}", f"{r['acting'][8]:.0f}"))
+                         f"{r['acting'][1]:.0f}", f"{r['acting'][8]:.0f}",
+                         "-" if r["gpu_idle"] is None else f"{100 * r['gpu_idle']:.1f}%"))
             print(f"  measured {name} {cell}: {r['s_per_update']:.3f} s/update", file=sys.stderr, flush=True)
     print_table(header, rows)
     ratios = []

@@ -1,0 +1,141 @@
+"""The CUDA paths: bf16 autocast in the update, the bf16 KV cache, no host sync inside an
+update, checkpoints that move between GPU and CPU, two runs sharing one GPU.
+
+Skipped where torch sees no CUDA device; `bench/gpu-check` runs them on a GPU machine
+(`pytest -m cuda`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from amago2 import bridge
+from learner_fixtures import OBS_DIM, PAIRS, make_agent, random_batch
+from loop_fixtures import bandit_request, never_stop, read_events
+from amago2.agent import Learner
+from amago2.config import TrainConfig
+
+pytestmark = [pytest.mark.cuda,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+TESTS_DIR = Path(__file__).resolve().parent
+CUDA = torch.device("cuda")
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+@pytest.mark.parametrize("actor, critic", PAIRS)
+def test_update_runs_under_bf16_autocast_with_fp32_losses(actor, critic, discrete):
+    agent = make_agent(actor, critic, discrete).to(CUDA)
+    batch = agent.prepare_batch(random_batch(agent))
+    total, aux = agent.loss(batch, agent.sample_noise(batch))
+    assert aux["state"].dtype == torch.bfloat16                      # the encoder ran in bf16
+    for name in ("critic_loss", "actor_loss", "critic_steps", "actor_steps", "y", "q_replay"):
+        assert aux[name].dtype == torch.float32, name                # every loss term in fp32
+    assert total.dtype == torch.float32 and torch.isfinite(total)
+    total.backward()
+    assert all(p.grad is None or p.grad.dtype == torch.float32 for p in agent.parameters())  # fp32 weights
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_bf16_kv_cached_acting_matches_the_training_forward(discrete):
+    """The acting path (bf16 KV cache, one step at a time) against the training forward
+    over the same steps (bf16 autocast, the whole window at once): bf16 tolerance."""
+    agent = make_agent("ind", "ind", discrete).to(CUDA).train(False)
+    window = agent.cfg.max_seq_len
+    g = torch.Generator().manual_seed(3)
+    steps, actors = window, 3
+    obs = torch.randn(actors, steps, OBS_DIM, generator=g)
+    prev_action = torch.zeros(actors, steps, agent.action_dim)
+    prev_reward = torch.randn(actors, steps, 1, generator=g)
+    time = torch.arange(steps).repeat(actors, 1)
+    state = agent.init_acting(actors)
+    assert all(k.dtype == torch.bfloat16 for k in state.cache.keys)
+    obs, prev_action, prev_reward, time = (x.to(CUDA) for x in (obs, prev_action, prev_reward, time))
+    with torch.no_grad(), agent._autocast():
+        stepped = torch.stack([
+            agent.traj.step(agent.tstep({"vec": obs[:, t]}, prev_action[:, t], prev_reward[:, t]), time[:, t],
+                            state.cache).float()
+            for t in range(steps)], 1)
+        full = agent.traj(agent.tstep({"vec": obs}, prev_action, prev_reward), time).float()
+    error = (stepped - full).norm() / full.norm()
+    assert error < 2e-2, float(error)                                # bf16 operands: 1e-3 to 1e-2
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+@pytest.mark.parametrize("actor, critic", PAIRS)
+def test_an_update_makes_no_host_sync(actor, critic, discrete):
+    """The whole update (loss, backward, clipping, the fused AdamW step, PopArt, input norm,
+    Polyak, task metrics) queues GPU work without waiting for it: sync debug mode raises on
+    any call that would block the host."""
+    agent = make_agent(actor, critic, discrete).to(CUDA)
+    learner = Learner(agent, TrainConfig(batch_size=4, task_metrics_every_updates=1), num_tasks=2)
+    batch = agent.prepare_batch(random_batch(agent))
+    batch["task"] = torch.tensor([0, 1, 0, 1], device=CUDA)
+    learner.update(batch)                                            # the first update's lazy setup
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        metrics = learner.update(batch)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert "task/step_share" in metrics
+    assert torch.isfinite(metrics["losses/critic"]).item()
+
+
+def _train(request: dict) -> dict:
+    return json.loads(bridge.train(json.dumps(request), never_stop))
+
+
+def _on(device: str, request: dict) -> dict:
+    return {**request, "device": device}
+
+
+def test_a_checkpoint_written_on_the_gpu_resumes_on_the_cpu_and_back(tmp_path):
+    steps = 6 * 8  # 8 epochs of one trial per actor pair
+    for device, until in (("cuda", steps), ("cpu", 2 * steps), ("cuda", 3 * steps)):
+        summary = _train(_on(device, bandit_request(tmp_path, steps=until, ckpt_every_updates=4)))
+        assert summary["status"] == "succeeded" and summary["steps"] == until, (device, summary)
+    starts = [e for e in read_events(tmp_path) if e["type"] == "started"]
+    assert [e["device"].split(":")[0] for e in starts] == ["cuda", "cpu", "cuda"]
+    assert [e["resumed"] for e in starts] == [False, True, True]
+    assert [e["step"] for e in starts] == [0, steps, 2 * steps]
+
+
+def test_two_runs_on_one_gpu_do_not_interfere(tmp_path):
+    """Two workers on one GPU at once (`--runs-per-gpu 2`), each through the worker's own
+    entry point: both finish, each with its own journal, and each trains as it does alone
+    (the same seed gives the same first losses within bf16 reduction-order tolerance)."""
+    def request(name: str, seed: int) -> Path:
+        run_dir = tmp_path / name
+        run_dir.mkdir()
+        path = run_dir / "request.json"
+        path.write_text(json.dumps(_on("cuda", bandit_request(run_dir, steps=6 * 2 * 8, seed=seed))))
+        return path
+
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0],
+           "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")])}
+
+    def launch(path: Path) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "amago2", "train", str(path)], env=env,
+                                stdout=(path.parent / "stdout").open("w"), stderr=subprocess.STDOUT)
+
+    alone = launch(request("alone", 0))
+    assert alone.wait() == 0
+    together = [launch(request("a", 0)), launch(request("b", 1))]
+    assert [p.wait() for p in together] == [0, 0]
+
+    def first_losses(name: str) -> np.ndarray:
+        events = read_events(tmp_path / name)
+        assert events[-1]["type"] == "finished" and events[-1]["summary"]["status"] == "succeeded"
+        m = next(e["metrics"] for e in events if e["type"] == "metrics" and "losses/critic" in e["metrics"])
+        return np.array([m["losses/critic"], m["losses/actor"]])
+
+    assert np.allclose(first_losses("a"), first_losses("alone"), rtol=2e-2, atol=1e-3)
+    assert not np.allclose(first_losses("b"), first_losses("a"), rtol=1e-6)  # another seed, another run
