@@ -129,7 +129,6 @@ const desc: Description = {
     ml45: { tasks: ["a"], eval_tasks: [], k: 3, horizon: 500, packages: ["metaworld"], installed: true, install_hint: null,
       presets: { paper: { total_steps: 100_000_000 }, small: { total_steps: 10_000_000 }, tiny: { total_steps: 3000 } } },
   },
-  objectives: ["dep", "ind"], scales: ["tiny", "cpu", "small", "paper"],
   hyperparameters: { lr: 1e-4, total_steps: 1_000_000, gammas: [0.9], actor: "ind" },
 };
 

@@ -145,7 +145,7 @@ test("a dry run of procgen without its runtime still prints the paper plan, and 
     const home = path.join(dir, "home");
     const res = await execa(process.execPath, [bin, "sweep", "procgen", "--dry-run"], { env: { AMAGO2_HOME: home, NO_COLOR: "1" }, reject: false });
     assert.equal(res.exitCode, 0, res.stderr);
-    // SPEC section 4's Procgen row: lr 1e-4, batch 24, L2 5e-3, d_model 512, context 128.
+    // docs/METHOD.md's Procgen row: lr 1e-4, batch 24, L2 5e-3, d_model 512, context 128.
     assert.match(res.stdout, /^preset: lr=0\.0001 batch_size=24 .*weight_decay=0\.005 .*d_model=512 d_ff=2048 .*max_seq_len=128/m);
     assert.doesNotMatch(res.stdout, /^benchmark:/m, "the main venv cannot build Procgen, so it must not claim its tasks");
     assert.match(res.stdout, /^not runnable here yet: .*amago2 setup --procgen/m);

@@ -1,4 +1,4 @@
-"""The AMAGO-2 agent and its learner (SPEC sections 1-2, docs/INTERFACES.md section 4).
+"""The AMAGO-2 agent and its learner (docs/METHOD.md, docs/INTERFACES.md section 4).
 
 One update step, composed from ACTOR_LOSSES[cfg.actor] and CRITIC_LOSSES[cfg.critic]:
 encode the window once, evaluate the critic ensemble on the replay actions (training the

@@ -1,8 +1,8 @@
-"""Parallel actors and evaluation (SPEC section 3, "Exploration" and "Evaluation").
+"""Parallel actors and evaluation (docs/METHOD.md, "Data").
 
 All actors step synchronously in this process; one batched `agent.act` call per step
 serves them all through the agent's KV cache, one cache position per actor. On 2 CPU cores
-subprocess vector envs gave no speedup (shared/BENCHMARKS.md), and a single process keeps
+subprocess vector envs gave no speedup (measured), and a single process keeps
 the RNG streams, and so resume, deterministic.
 
 Exploration: epsilon anneals linearly from explore_start to explore_end over

@@ -3,7 +3,7 @@
 Configuration is passed explicitly. The TypeScript side sends a `RunRequest` as JSON;
 `resolve_config` turns it into a frozen `RunConfig` by layering
 
-    AgentConfig/TrainConfig defaults (SPEC section 1)
+    AgentConfig/TrainConfig defaults (docs/METHOD.md, "The agent")
     <- the benchmark's preset at the requested scale (amago2.presets)
     <- the user's overrides (flat keys, the field names below)
 
@@ -34,7 +34,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class AgentConfig:
-    """The network and its objectives (SPEC sections 1 and 2)."""
+    """The network and its objectives (docs/METHOD.md, "The agent" and "The four objectives")."""
 
     actor: str = "ind"
     """Actor objective: 'dep' (-Q through frozen critics) or 'ind' (binary-filtered BC)."""
@@ -267,12 +267,3 @@ def resolve_config(request: dict[str, Any]) -> RunConfig:
                     benchmark_def=benchmark_def)
     validate(cfg)
     return cfg
-
-
-def config_from_json(data: dict[str, Any]) -> RunConfig:
-    """Inverse of RunConfig.to_json (used when resuming from a run directory)."""
-    agent = dict(data["agent"])
-    agent["gammas"] = tuple(agent["gammas"])
-    return RunConfig(run_dir=data["run_dir"], benchmark=data["benchmark"], seed=data["seed"],
-                     scale=data["scale"], device=data["device"], agent=AgentConfig(**agent),
-                     train=TrainConfig(**data["train"]), benchmark_def=data.get("benchmark_def"))

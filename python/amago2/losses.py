@@ -1,4 +1,4 @@
-"""The AMAGO-2 objectives as small pure functions (SPEC section 2).
+"""The AMAGO-2 objectives as small pure functions (docs/METHOD.md, "The four objectives").
 
 Shape letters: C critics, S the REDQ subset of target critics, G gammas, N flattened
 timesteps (batch x window), B bins, K policy samples. Every per-step quantity is laid out
@@ -258,7 +258,7 @@ class ActorObjective:
     """One actor variant: its REDQ reduction and its loss over lazily computed terms."""
 
     target_reduction: str
-    """'min' or 'mean' over the REDQ subset of target critics (SPEC 1.5)."""
+    """'min' or 'mean' over the REDQ subset of target critics (docs/METHOD.md, "The agent")."""
     loss: Callable[["object"], Tensor]
     """terms -> loss per step (N,); reads only the attributes it needs from the terms object
     (q_policy_norm for Dep; log_prob_replay and advantage for Ind) so each update

@@ -1,4 +1,4 @@
-"""Hyperparameter presets per benchmark and scale (SPEC section 4).
+"""Hyperparameter presets per benchmark and scale (docs/METHOD.md, "Scales").
 
 `paper` is the paper's table. `small` keeps the paper's model and objectives and shortens
 the run to about one GPU-day. `cpu` is sized to learn small tasks in about five minutes a
@@ -14,8 +14,8 @@ from typing import Any
 
 from amago2.config import ConfigError
 
-# Paper presets (SPEC section 4). Keys are AgentConfig/TrainConfig field names.
-# SPEC gives no run lengths: each total_steps below is our choice, of the order of the
+# Paper presets (docs/METHOD.md, "The paper's settings per benchmark"). Keys are AgentConfig/TrainConfig field names.
+# The paper gives no run lengths: each total_steps below is our choice, of the order of the
 # paper's training curves, and is what a `paper` run trains for unless --steps says more.
 _ML45 = dict(lr=5e-4, batch_size=24, replay_max_steps=8_000_000, weight_decay=1e-4,
              grad_clip=2.0, reward_multiplier=1.0, num_bins=128, d_model=320, d_ff=1280,
@@ -36,7 +36,7 @@ _BABYAI = dict(lr=1e-4, batch_size=24, replay_max_steps=10_000_000, weight_decay
                n_layers=4, n_heads=8, max_seq_len=512, total_steps=100_000_000)
 PAPER_BINS = 128
 """The bin count of a benchmark whose preset names none (docs/METHOD.md)."""
-# Sets that are not in the paper take the SPEC section 1 defaults.
+# Sets that are not in the paper take the AgentConfig/TrainConfig defaults.
 _GENERIC = dict(total_steps=10_000_000)
 
 PAPER_PRESETS: dict[str, dict[str, Any]] = {

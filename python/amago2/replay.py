@@ -1,4 +1,4 @@
-"""Disk-backed trajectory replay (SPEC section 3, "Replay").
+"""Disk-backed trajectory replay (docs/METHOD.md, "Data").
 
 One `.npy` file per trajectory (or chunk of a long one), written atomically (temporary
 name, then rename), named `<index>_<steps>.npy`: `index` counts every file the run has

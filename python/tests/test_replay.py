@@ -1,4 +1,4 @@
-"""Disk-backed trajectory replay and collection into it (SPEC section 3, "Replay")."""
+"""Disk-backed trajectory replay and collection into it (docs/METHOD.md, "Data")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Trial wrapper, shared spaces and Gymnasium task sets (SPEC section 3)."""
+"""Trial wrapper, shared spaces and Gymnasium task sets (docs/METHOD.md, "Data")."""
 
 from __future__ import annotations
 

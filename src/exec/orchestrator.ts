@@ -15,7 +15,7 @@ import { isDiskFull } from "../ui/errors.js";
 import type { Logger } from "../ui/logger.js";
 import type { ExecutorHandlers, LocalExecution, RunOutcome, RunSpec } from "./types.js";
 
-/** Starts an executor; the local one today, `--executor slurm` plugs in here. */
+/** Starts the local executor on the runs (Slurm sweeps submit batch jobs instead: exec/slurm-sweep.ts). */
 export type StartExecutor = (specs: RunSpec[], handlers: ExecutorHandlers) => LocalExecution;
 
 export interface OrchestratorOptions {

@@ -2,7 +2,7 @@
 //
 // It hosts one pythonia bridge to Python and calls `amago2.bridge.train(request_json,
 // emit)` (or AMAGO2_ENTRY=module:function, for tests). pythonia 1.2.6 needs a wrapper
-// (shared/DESIGN.md, "The bridge, and why it is wrapped"): it only notices a dead Python
+// (docs/INTERFACES.md section 6): it only notices a dead Python
 // after its request timeout, so this process watches the Python child's exit itself; it
 // rejects calls longer than REQ_TIMEOUT, so every call here passes {$timeout: Infinity};
 // Node never exits while the bridge is open, so every way out calls python.exit() and

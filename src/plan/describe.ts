@@ -15,8 +15,6 @@ export interface BenchmarkInfo {
 
 export interface Description {
   benchmarks: Record<string, BenchmarkInfo>;
-  objectives: string[];
-  scales: string[];
   hyperparameters: Record<string, unknown>;
 }
 

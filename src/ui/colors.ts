@@ -19,21 +19,3 @@ export function palette(enabled: boolean): Palette {
   const c: ChalkInstance = new Chalk({ level: enabled ? 1 : 0 });
   return { ok: c.green, warn: c.yellow, error: c.red, dim: c.dim, strong: c.bold, key: c.cyan };
 }
-
-/** Colour of a run status in tables. */
-export function statusColor(p: Palette, status: string): (s: string) => string {
-  switch (status) {
-    case "succeeded":
-      return p.ok;
-    case "failed":
-    case "crashed":
-      return p.error;
-    case "interrupted":
-    case "cancelled":
-      return p.warn;
-    case "running":
-      return p.key;
-    default:
-      return p.dim;
-  }
-}

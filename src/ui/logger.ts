@@ -1,10 +1,9 @@
 // A tiny logger: messages go to stderr, data to stdout; --json silences the messages so
 // stdout carries exactly one JSON document.
-import { colorEnabled, palette, type Palette } from "./colors.js";
+import { colorEnabled, palette } from "./colors.js";
 
 export interface Logger {
   readonly json: boolean;
-  readonly color: Palette;
   info(msg: string): void;
   success(msg: string): void;
   warn(msg: string): void;
@@ -29,7 +28,6 @@ export function createLogger(opts: { json?: boolean } = {}): Logger {
   };
   return {
     json,
-    color,
     info: (msg) => err(printable(msg)),
     success: (msg) => err(color.ok(printable(msg))),
     warn: (msg) => err(color.warn(`warning: ${printable(msg)}`)),

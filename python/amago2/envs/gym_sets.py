@@ -25,9 +25,9 @@ import gymnasium as gym
 from amago2.config import ConfigError
 from amago2.envs.base import Benchmark, TaskSpec, min_max_score
 
-# The Gymnasium built-ins of shared/BENCHMARKS.md: returns from -500 (Acrobot) to +500
-# (CartPole) and 0/1 (FrozenLake): the uneven-scale problem at toy size. BENCHMARKS.md
-# names Taxi-v4; gymnasium 1.2.3 only registers Taxi-v3, so that is used.
+# Five Gymnasium built-ins whose returns run from -500 (Acrobot) to +500 (CartPole) and
+# 0/1 (FrozenLake): the uneven-scale problem at toy size. Taxi is Taxi-v3, the id
+# gymnasium 1.2.3 registers.
 GYM_MINI_IDS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "FrozenLake-v1", "Taxi-v3")
 GYM_MINI_K = 2
 

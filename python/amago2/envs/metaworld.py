@@ -7,7 +7,7 @@ variant from `s` and whose `reset()` replays the current one, so the trial wrapp
 one goal per trial. The ML ("partially observable") task data zero the last three
 observation dims, where the goal would be: the task stays hidden.
 
-Deviation from SPEC section 4 / the paper: the paper used the v2 task classes of an
+Deviation from the paper: the paper used the v2 task classes of an
 older metaworld; metaworld 3.1.1 ships only v3 classes (reward functions and goal ranges
 revised), so ML45 here means ML45-v3.
 """
@@ -119,7 +119,7 @@ def metaworld_benchmark(name: str, train: tuple[str, ...], test: tuple[str, ...]
 
 def ml45_benchmark(mini: bool) -> Benchmark:
     """ML45: 45 train classes, the 5 test classes held out for evaluation only.
-    mini: the 4-class set of shared/BENCHMARKS.md with 50-step episodes and no held-out set."""
+    mini: a 4-class set (reach, button-press, door-open, stick-pull) with 50-step episodes and no held-out set."""
     if mini:
         return metaworld_benchmark("ml45-mini", MINI_CLASSES, (), MINI_HORIZON)
     train, test = ml45_classes()

@@ -4,7 +4,7 @@ A variant is one level. `reset(seed=s)` picks a training level from `s` and `res
 replays it, so the k = 2 episodes of a trial are two attempts at the same level. The
 64x64x3 uint8 frame is the "img" observation; all games share Discrete(15). Each game
 ends its own episodes (1,000 steps at most), so a trial is at most 2,000 steps, within
-the 2,500 of SPEC section 4. info["success"] is Procgen's "level complete".
+the paper's 2,500. info["success"] is Procgen's "level complete".
 
 Procgen needs numpy<2 and the old `gym`, which the main environment cannot have, so it
 lives in an environment of its own (install_hint()). Its official wheels stop at Python

@@ -1,7 +1,7 @@
 """One observation space and one action space shared by every task of a benchmark.
 
 The agent is a single network, so tasks with different raw spaces are mapped into common
-ones (SPEC section 3, "Spaces across tasks"):
+ones (docs/METHOD.md, "Data"):
 
 - Observations become a dict. The vector part ("vec") is every non-image, non-text part
   of the raw observation flattened (Box flattened to float32; Discrete / MultiDiscrete

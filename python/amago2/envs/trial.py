@@ -1,4 +1,4 @@
-"""The k-episode trial: the sequence the agent sees (SPEC section 3, "Data").
+"""The k-episode trial: the sequence the agent sees (docs/METHOD.md, "Data").
 
 A trial runs k episodes of one task variant back to back. Each trial draws a task
 uniformly from the wrapper's tasks and builds a fresh raw env with `TaskSpec.make(seed)`,

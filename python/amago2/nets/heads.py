@@ -1,4 +1,4 @@
-"""Actor and critic heads (SPEC 1.3): MLPs (2 x head_hidden, leaky ReLU) on the encoder output.
+"""Actor and critic heads (docs/METHOD.md, "The agent"): MLPs (2 x head_hidden, leaky ReLU) on the encoder output.
 
 The actor is one MLP whose last layer holds one policy per gamma. The critic ensemble keeps
 its C critics' weights stacked, so the whole ensemble runs as a few batched matmuls, and

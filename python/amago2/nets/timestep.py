@@ -1,4 +1,5 @@
-"""Timestep encoders (SPEC 1.1): one observation + previous action + previous reward -> one token.
+"""Timestep encoders: one observation + previous action + previous reward -> one token
+(docs/METHOD.md, "The agent").
 
 Observation dicts carry "vec" (always), optionally "img" (uint8 HWC) and "tokens" (int64
 mission words). Vector path: running mean/std norm of [vec, prev reward], concatenated with
@@ -8,7 +9,7 @@ symlog -> linear(12) and are concatenated (with the normalised vec) before a fin
 + LayerNorm. Mission tokens: a learned word embedding plus a learned position embedding,
 mean-pooled over the words (order-aware yet cheap), concatenated to either path.
 
-Deviation from SPEC 1.1 ("previous raw reward"): the vector path passes the previous reward
+Deviation from the paper ("previous raw reward"): the vector path passes the previous reward
 through the same running mean/std norm as the observation, so that a task whose rewards are
 1000x larger does not feed 1000x larger inputs to the MLP. The reward is still unscaled by
 any task knowledge; only the running statistics over all tasks normalise it.

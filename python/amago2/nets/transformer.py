@@ -1,4 +1,4 @@
-"""Causal Transformer trajectory encoder and its sliding KV cache (SPEC 1.2).
+"""Causal Transformer trajectory encoder and its sliding KV cache (docs/METHOD.md, "The agent").
 
 Pre-norm blocks with NormFormer's extra norms (after attention, and inside the FF after
 the activation), sigma-reparameterised linears, leaky ReLU, learnable per-head scaling, a
