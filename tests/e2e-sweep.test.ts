@@ -79,8 +79,10 @@ async function workerWritingEvents(home: string, minEvents: number): Promise<num
       const row = db.prepare("SELECT worker_pid, (SELECT COUNT(*) FROM events) AS n FROM runs").get() as { worker_pid: number; n: number } | undefined;
       db.close();
       if (row && row.n >= minEvents) return row.worker_pid;
-    } catch {
-      // The DB file is still being created.
+    } catch (e) {
+      // Until the orchestrator has created and migrated the store there is nothing to read;
+      // any other database error fails the test here rather than as a timeout.
+      if ((e as { code?: string }).code !== "SQLITE_CANTOPEN" && !/no such table/.test(String(e))) throw e;
     }
   }
 }

@@ -1,13 +1,12 @@
 // The process machinery seen from the command line: Ctrl-C during a sweep, a retry after a
 // crash. Real CLI process, real workers, real Python training on a tiny CartPole sweep.
 import assert from "node:assert/strict";
-import Database from "better-sqlite3";
 import { execa, type ResultPromise } from "execa";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { stringify as toYaml } from "yaml";
-import { BIN, tempDir } from "./helpers.js";
+import { BIN, storeRows, tempDir } from "./helpers.js";
 import { TINY_BENCHMARK_DEF, TINY_OVERRIDES, journalLines, processesMentioning, waitUntilGone, type Event } from "./exec-helpers.js";
 
 /** A one-run sweep file: 40 env steps and 2 updates per epoch, a checkpoint every 2 updates. */
@@ -40,21 +39,11 @@ interface RunRow {
 }
 
 function runRows(home: string): RunRow[] {
-  const db = new Database(path.join(home, "amago2.db"), { readonly: true });
-  try {
-    return db.prepare("SELECT key, status, attempts, run_dir FROM runs").all() as RunRow[];
-  } finally {
-    db.close();
-  }
+  return storeRows<RunRow>(home, "SELECT key, status, attempts, run_dir FROM runs");
 }
 
 function storedEventSeqs(home: string, key: string): number[] {
-  const db = new Database(path.join(home, "amago2.db"), { readonly: true });
-  try {
-    return (db.prepare("SELECT seq FROM events WHERE run_key = ? ORDER BY seq").all(key) as { seq: number }[]).map((r) => r.seq);
-  } finally {
-    db.close();
-  }
+  return storeRows<{ seq: number }>(home, "SELECT seq FROM events WHERE run_key = ? ORDER BY seq", key).map((r) => r.seq);
 }
 
 const parse = (lines: string[]) => lines.map((l) => JSON.parse(l) as Event);

@@ -6,6 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before } from "node:test";
+import Database from "better-sqlite3";
 import { openStore } from "../src/store/db.js";
 import { upsertSweep } from "../src/store/runs.js";
 
@@ -116,6 +117,16 @@ export function storeWithOneRun(home: string, sweep: string, key: string): void 
   try {
     upsertSweep(db, { name: sweep, benchmark: "gym-mini", scale: "tiny", source: "f.yaml", command: "amago2 sweep" },
       [{ key, benchmark: "gym-mini", actor: "ind", critic: "ind", seed: 0, scale: "tiny", runDir, request }]);
+  } finally {
+    db.close();
+  }
+}
+
+/** The rows of a query on the store under `home`, read through a read-only connection. */
+export function storeRows<T>(home: string, sql: string, ...params: unknown[]): T[] {
+  const db = new Database(path.join(home, "amago2.db"), { readonly: true });
+  try {
+    return db.prepare(sql).all(...params) as T[];
   } finally {
     db.close();
   }

@@ -11,7 +11,7 @@ import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { pollJobs, submitJob } from "../src/exec/slurm.js";
 import { DEFAULT_SLURM_OPTIONS } from "../src/exec/slurm-options.js";
-import { REPO_ROOT, runCli, startCli, tempDir } from "./helpers.js";
+import { REPO_ROOT, runCli, startCli, storeRows, tempDir } from "./helpers.js";
 
 const CLUSTER_SCRIPT = path.join(REPO_ROOT, "scripts", "slurm-cluster.sh");
 /** Exit code of slurm-cluster.sh when Slurm is missing and cannot be installed here. */
@@ -79,12 +79,7 @@ interface RunRow {
 }
 
 function rows(home: string): RunRow[] {
-  const db = new Database(path.join(home, "amago2.db"), { readonly: true });
-  try {
-    return db.prepare("SELECT * FROM runs ORDER BY actor").all() as RunRow[];
-  } finally {
-    db.close();
-  }
+  return storeRows<RunRow>(home, "SELECT * FROM runs ORDER BY actor");
 }
 
 function journal(runDir: string): { type: string; t: number; resumed?: boolean }[] {

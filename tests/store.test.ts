@@ -37,9 +37,11 @@ test("a blank DB migrates to exactly these tables and columns", () => {
     assert.equal(db.pragma("foreign_keys", { simple: true }), 1);
     const meta = db.prepare("SELECT app, schema_version FROM meta").get();
     assert.deepEqual(meta, { app: "amago2", schema_version: SCHEMA_VERSION });
-    assert.throws(() => db.prepare("UPDATE runs SET status = 'exploded'").run() && db.prepare(
-      "INSERT INTO runs (key, benchmark, actor, critic, seed, scale, status, run_dir, request, command, created_at) VALUES ('k','b','dep','dep',0,'tiny','exploded','d','{}','c',0)").run(),
-      /CHECK constraint failed/);
+    const insert = db.prepare("INSERT INTO runs (key, benchmark, actor, critic, seed, scale, status, run_dir, request, command, created_at) VALUES (?,'b','dep','dep',0,'tiny',?,'d','{}','c',0)");
+    assert.throws(() => insert.run("k0", "exploded"), /CHECK constraint failed/);
+    insert.run("k1", "planned");
+    assert.throws(() => db.prepare("UPDATE runs SET status = 'exploded' WHERE key = 'k1'").run(), /CHECK constraint failed/);
+    assert.equal((db.prepare("SELECT status FROM runs WHERE key = 'k1'").get() as { status: string }).status, "planned");
     db.close();
     // Re-opening applies nothing twice.
     const again = openStore(dir);

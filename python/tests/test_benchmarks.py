@@ -9,6 +9,7 @@ observations, per-task info keys, and the per-task reward multipliers.
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -345,18 +346,33 @@ def test_every_registered_benchmark_has_presets_that_resolve():
             assert cfg.train.total_steps > 0
 
 
-def test_paper_presets_match_the_spec_table():
-    def paper(name):
-        return presets.preset_for(name, "paper")
+def test_paper_presets_run_the_settings_table_of_the_method_doc():
+    """docs/METHOD.md's table of the paper's settings and what a `paper` run resolves to
+    agree, cell by cell: a change to either that the other does not follow fails here."""
+    method = (Path(__file__).resolve().parents[2] / "docs" / "METHOD.md").read_text()
+    section = method.split("## The paper's settings per benchmark", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = [dict(zip(header, (c.strip() for c in line.strip("|").split("|")))) for line in lines[2:]]
+    benchmark = {"Meta-World ML45": "ml45", "POPGym": "popgym", "Procgen (easy)": "procgen",
+                 "Atari (ALE v5, RGB 84x84, no reward clipping)": "atari", "BabyAI": "babyai"}
+    assert [r["benchmark"] for r in rows] == list(benchmark)
 
-    assert paper("ml45")["lr"] == 5e-4 and paper("ml45")["grad_clip"] == 2.0
-    assert (paper("ml45")["d_model"], paper("ml45")["max_seq_len"]) == (320, 256)
-    assert (paper("popgym")["reward_multiplier"], paper("popgym")["num_bins"]) == (100.0, 64)
-    assert paper("popgym")["replay_max_trajectories"] == 15_000
-    assert (paper("atari")["batch_size"], paper("atari")["reward_multiplier"]) == (32, 0.25)
-    assert (paper("procgen")["d_model"], paper("procgen")["weight_decay"]) == (512, 5e-3)
-    assert (paper("babyai")["n_layers"], paper("babyai")["num_bins"]) == (4, 32)
-    assert paper("babyai")["reward_multiplier"] == 1000.0
+    def number(text: str) -> float:
+        return float(text.replace("M steps", "e6").replace("k trajectories", "e3"))
+
+    for row in rows:
+        cfg = resolve_config({"run_dir": "/tmp/x", "benchmark": benchmark[row["benchmark"]], "actor": "ind",
+                              "critic": "ind", "seed": 0, "scale": "paper"})
+        a, t = cfg.agent, cfg.train
+        replay = t.replay_max_trajectories if "trajectories" in row["replay"] else t.replay_max_steps
+        d_model, d_ff = (int(x) for x in row["d_model / d_ff"].split(" / "))
+        layers, heads = (int(x) for x in row["layers / heads"].split(" / "))
+        assert (a.reward_multiplier, t.lr, t.batch_size, replay, t.weight_decay, t.grad_clip) == (
+            number(row["reward x"]), number(row["lr"]), int(row["batch"]), number(row["replay"]),
+            number(row["L2"]), number(row["clip"])), row["benchmark"]
+        assert (a.d_model, a.d_ff, a.n_layers, a.n_heads, a.max_seq_len, a.num_bins) == (
+            d_model, d_ff, layers, heads, int(row["context"]), int(row["bins"])), row["benchmark"]
 
 
 def test_long_trials_are_saved_in_chunks_at_every_scale():
