@@ -1,6 +1,6 @@
 // The options `sweep` and `ablate` share: raw strings from commander in, validated values
 // out. Every mistake is a UserError naming the flag and what would be right.
-import { UserError } from "../ui/errors.js";
+import { parseInteger, UserError } from "../ui/errors.js";
 import { MAX_STEPS, normaliseObjectives, normaliseSeeds, SCALES, sweepName, type Objective, type Scale } from "../plan/sweep-file.js";
 import type { PlanFlags } from "../plan/sweep.js";
 import { resolveExecution, type Execution, type FileExecution, type RawExecutionFlags } from "../exec/slurm-options.js";
@@ -30,13 +30,6 @@ export interface RunOptions {
   json: boolean;
   python?: string;
   execution: Execution;
-}
-
-function integer(flag: string, value: string, min: number, max: number): number {
-  if (!/^\d+$/.test(value.trim()) || Number(value) < min || Number(value) > max) {
-    throw new UserError(`${flag} must be an integer from ${min} to ${max.toLocaleString("en-US")}, got '${value}'`);
-  }
-  return Number(value);
 }
 
 /** Bounds on the counts the run options take: beyond them a number is a typo, not a plan. */
@@ -85,14 +78,14 @@ export function parseRunOptions(raw: RawRunOptions, fileExecution?: FileExecutio
     if (!SCALES.includes(raw.scale as Scale)) throw new UserError(`--scale must be one of ${SCALES.join(", ")}, got '${raw.scale}'`);
     flags.scale = raw.scale as Scale;
   }
-  if (raw.steps !== undefined) flags.steps = integer("--steps", raw.steps, 1, MAX_STEPS);
+  if (raw.steps !== undefined) flags.steps = parseInteger("--steps", raw.steps, 1, MAX_STEPS);
   if (raw.name !== undefined) flags.name = sweepName(raw.name, "--name");
   return {
     flags,
-    parallel: raw.parallel === undefined ? 1 : integer("--parallel", raw.parallel, 1, MAX_SLOTS),
+    parallel: raw.parallel === undefined ? 1 : parseInteger("--parallel", raw.parallel, 1, MAX_SLOTS),
     gpus: raw.gpus === undefined ? "auto" : parseGpus(raw.gpus),
-    runsPerGpu: raw.runsPerGpu === undefined ? 1 : integer("--runs-per-gpu", raw.runsPerGpu, 1, MAX_SLOTS),
-    retries: raw.retries === undefined ? 1 : integer("--retries", raw.retries, 0, MAX_RETRIES),
+    runsPerGpu: raw.runsPerGpu === undefined ? 1 : parseInteger("--runs-per-gpu", raw.runsPerGpu, 1, MAX_SLOTS),
+    retries: raw.retries === undefined ? 1 : parseInteger("--retries", raw.retries, 0, MAX_RETRIES),
     dryRun: Boolean(raw.dryRun),
     json: Boolean(raw.json),
     execution: resolveExecution(raw, fileExecution),

@@ -2,11 +2,11 @@
 // intervals), or tasks x cells with --per-task, in Markdown, CSV, LaTeX or JSON.
 
 import { amagoHome } from "../store/db.js";
-import { UserError } from "../ui/errors.js";
+import { parseInteger, UserError } from "../ui/errors.js";
 import { printable } from "../ui/logger.js";
 import type { ExitCode } from "./exit-codes.js";
 import { cellsOf, type SweepRecord } from "../report/model.js";
-import { parseBootstrap, parseInteger, parseSweepNames, readSweeps, type BootstrapFlags } from "../report/options.js";
+import { parseBootstrap, parseSweepNames, readSweeps, type BootstrapFlags } from "../report/options.js";
 import { renderTable, TABLE_FORMATS, type TableFormat } from "../report/render.js";
 import { buildTable, STAT_NAMES, type StatName, type TableOptions } from "../report/table.js";
 

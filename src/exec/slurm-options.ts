@@ -2,7 +2,7 @@
 // sweep file's `executor:` and `slurm:` keys (flags win over the file). Every mistake is a
 // UserError naming the flag or key.
 import type { Command } from "commander";
-import { UserError } from "../ui/errors.js";
+import { parseInteger, UserError } from "../ui/errors.js";
 
 /** The executor options of `sweep --executor slurm` and of a sweep file's `slurm:` block. */
 export interface SlurmOptions {
@@ -120,14 +120,6 @@ export function addExecutionOptions(cmd: Command): Command {
     .option("--follow", "Slurm: keep polling, ingesting and resubmitting until every run has ended");
 }
 
-function integer(where: string, value: unknown, min: number): number {
-  const n = typeof value === "string" && /^\d+$/.test(value.trim()) ? Number(value) : value;
-  if (typeof n !== "number" || !Number.isInteger(n) || n < min) {
-    throw new UserError(`${where} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
-  }
-  return n;
-}
-
 function executorName(where: string, value: unknown): ExecutorName {
   if (!EXECUTORS.includes(value as ExecutorName)) throw new UserError(`${where} must be local or slurm, got ${JSON.stringify(value)}`);
   return value as ExecutorName;
@@ -156,9 +148,9 @@ export function parseFileExecution(file: string, doc: Record<string, unknown>): 
   if (s.mem !== undefined) out.slurm.mem = text("mem");
   if (s.time !== undefined) out.slurm.time = text("time");
   if (s.account !== undefined) out.slurm.account = text("account");
-  if (s.gpus_per_run !== undefined) out.slurm.gpusPerRun = integer(`${file}: 'slurm.gpus_per_run'`, s.gpus_per_run, 0);
-  if (s.cpus_per_run !== undefined) out.slurm.cpusPerRun = integer(`${file}: 'slurm.cpus_per_run'`, s.cpus_per_run, 1);
-  if (s.max_concurrent !== undefined) out.slurm.maxConcurrent = integer(`${file}: 'slurm.max_concurrent'`, s.max_concurrent, 1);
+  if (s.gpus_per_run !== undefined) out.slurm.gpusPerRun = parseInteger(`${file}: 'slurm.gpus_per_run'`, s.gpus_per_run, 0);
+  if (s.cpus_per_run !== undefined) out.slurm.cpusPerRun = parseInteger(`${file}: 'slurm.cpus_per_run'`, s.cpus_per_run, 1);
+  if (s.max_concurrent !== undefined) out.slurm.maxConcurrent = parseInteger(`${file}: 'slurm.max_concurrent'`, s.max_concurrent, 1);
   if (s.sbatch_args !== undefined) {
     if (!Array.isArray(s.sbatch_args) || !s.sbatch_args.every((a) => typeof a === "string")) {
       throw new UserError(`${file}: 'slurm.sbatch_args' must be a list of sbatch options such as --qos=high`);
@@ -173,12 +165,12 @@ export function parseFileExecution(file: string, doc: Record<string, unknown>): 
 export function resolveExecution(raw: RawExecutionFlags, file: FileExecution = { slurm: {} }): Execution {
   const flags: Partial<SlurmOptions> = {};
   if (raw.partition !== undefined) flags.partition = raw.partition;
-  if (raw.gpusPerRun !== undefined) flags.gpusPerRun = integer("--gpus-per-run", raw.gpusPerRun, 0);
-  if (raw.cpusPerRun !== undefined) flags.cpusPerRun = integer("--cpus-per-run", raw.cpusPerRun, 1);
+  if (raw.gpusPerRun !== undefined) flags.gpusPerRun = parseInteger("--gpus-per-run", raw.gpusPerRun, 0);
+  if (raw.cpusPerRun !== undefined) flags.cpusPerRun = parseInteger("--cpus-per-run", raw.cpusPerRun, 1);
   if (raw.mem !== undefined) flags.mem = raw.mem;
   if (raw.time !== undefined) flags.time = raw.time;
   if (raw.account !== undefined) flags.account = raw.account;
-  if (raw.maxConcurrent !== undefined) flags.maxConcurrent = integer("--max-concurrent", raw.maxConcurrent, 1);
+  if (raw.maxConcurrent !== undefined) flags.maxConcurrent = parseInteger("--max-concurrent", raw.maxConcurrent, 1);
   if (raw.sbatchArg !== undefined) flags.sbatchArgs = raw.sbatchArg;
   const executor = raw.executor !== undefined ? executorName("--executor", raw.executor) : file.executor ?? "local";
   const slurmFlagGiven = Object.keys(flags).length > 0 || raw.follow;

@@ -4,14 +4,7 @@
 import { openStoreReadOnly } from "../store/db.js";
 import { collectSweeps } from "./collect.js";
 import type { SweepRecord } from "./model.js";
-import { UserError } from "../ui/errors.js";
-
-export function parseInteger(flag: string, value: string, min: number): number {
-  if (!/^\d+$/.test(value.trim()) || Number(value) < min || !Number.isSafeInteger(Number(value))) {
-    throw new UserError(`${flag} must be an integer >= ${min}, got '${value}'`);
-  }
-  return Number(value);
-}
+import { parseInteger, UserError } from "../ui/errors.js";
 
 /** A bootstrap needs enough repetitions for its 2.5th and 97.5th percentiles to mean something. */
 const MIN_REPS = 100;

@@ -10,6 +10,19 @@ export class UserError extends Error {
   }
 }
 
+/**
+ * A whole number from a flag or a sweep file (digits, or a number YAML already parsed)
+ * in [min, max]; anything else is a UserError naming `where` and the accepted range.
+ */
+export function parseInteger(where: string, value: unknown, min: number, max?: number): number {
+  const n = typeof value === "string" && /^\d+$/.test(value.trim()) ? Number(value) : value;
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < min || (max !== undefined && n > max)) {
+    const range = max === undefined ? `>= ${min}` : `from ${min} to ${max.toLocaleString("en-US")}`;
+    throw new UserError(`${where} must be an integer ${range}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
 /** A write that failed because the disk (of the store or of a run directory) is full. */
 export function isDiskFull(err: unknown): boolean {
   const code = (err as { code?: string } | null)?.code;
