@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from amago2.config import ConfigError
+from amago2.errors import ConfigError
 from amago2.envs.registry import BENCHMARKS, get_benchmark
 from amago2.envs.spaces import layout_for_tasks
 from amago2.envs.trial import TrialEnv

@@ -35,7 +35,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from amago2.agent import Agent, Learner  # noqa: E402
-from amago2.config import AgentConfig, ConfigError, TrainConfig  # noqa: E402
+from amago2.config import AgentConfig, TrainConfig  # noqa: E402
+from amago2.errors import ConfigError
 from amago2.presets import small_head_bins  # noqa: E402
 from tables import load_average, print_table  # noqa: E402  (bench/tables.py, next to this file)
 

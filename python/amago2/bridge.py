@@ -92,7 +92,8 @@ def train(request_json: str, emit: Emit | None = None) -> str:
     restore_signals: Callable[[], None] = lambda: None
     summary: dict[str, Any] = {"status": "failed", "steps": 0, "updates": 0, "wall_s": 0.0, "error": None}
     try:
-        from amago2.config import ConfigError, resolve_config
+        from amago2.config import resolve_config
+        from amago2.errors import ConfigError
 
         try:
             request = json.loads(request_json)
@@ -170,7 +171,8 @@ def describe() -> str:
     import dataclasses
 
     from amago2 import presets
-    from amago2.config import OBJECTIVES, SCALES, AgentConfig, ConfigError, TrainConfig
+    from amago2.config import OBJECTIVES, SCALES, AgentConfig, TrainConfig
+    from amago2.errors import ConfigError
     from amago2.envs import registry
 
     benchmarks = {}
@@ -198,7 +200,8 @@ def resolve_run(request_json: str) -> str:
     CLI to check and show before anything is recorded: {"config": ..., "replaced_by_scale":
     presets.scale_replacements(...)}, or {"error": the ConfigError's message}."""
     from amago2 import presets
-    from amago2.config import ConfigError, resolve_config
+    from amago2.config import resolve_config
+    from amago2.errors import ConfigError
 
     request = json.loads(request_json)
     try:

@@ -18,6 +18,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from amago2 import presets
+from amago2.errors import ConfigError
+
 OBJECTIVES = ("dep", "ind")
 MAX_SEED = 2**31 - 1
 """numpy and torch take seeds below 2^32; the largest seed a run may have."""
@@ -26,10 +29,6 @@ MAX_INT = 10**12
 SCALES = ("tiny", "cpu", "small", "paper")
 DEVICES = ("auto", "cpu", "cuda")
 PAPER_GAMMAS = (0.1, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999)
-
-
-class ConfigError(ValueError):
-    """A user-facing configuration mistake: the message names the key and what is right."""
 
 
 @dataclass(frozen=True)
@@ -238,8 +237,6 @@ def resolve_config(request: dict[str, Any]) -> RunConfig:
     request: {run_dir, benchmark, actor, critic, seed, scale?, steps?, device?,
               overrides?, benchmark_def?}
     """
-    from amago2 import presets  # presets import the benchmark registry
-
     unknown = set(request) - REQUEST_KEYS
     if unknown:
         raise ConfigError(f"unknown run request key(s): {', '.join(sorted(unknown))}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amago2.config import ConfigError
+from amago2.errors import ConfigError
 
 # Paper presets (docs/METHOD.md, "The paper's settings per benchmark"). Keys are AgentConfig/TrainConfig field names.
 # The paper gives no run lengths: each total_steps below is our choice, of the order of the

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from amago2.collect import Collector, evaluate
-from amago2.config import ConfigError, RunConfig
+from amago2.config import RunConfig
+from amago2.errors import ConfigError
 from amago2.envs.registry import get_benchmark, installed_version
 from amago2.envs.spaces import layout_for_tasks
 from amago2.replay import TrajectoryReplay

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from amago2 import presets
-from amago2.config import ConfigError, resolve_config
+from amago2.config import resolve_config
+from amago2.errors import ConfigError
 from amago2.envs import atari, babyai, metaworld, popgym, procgen, registry
 from amago2.envs.registry import BENCHMARKS
 from amago2.envs.spaces import layout_for_tasks

@@ -12,7 +12,7 @@ import pytest
 
 import bandit_env
 from amago2 import bridge
-from amago2.config import ConfigError
+from amago2.errors import ConfigError
 from amago2.envs import metaworld, registry
 
 BROKEN_ID = "NeedsAMissingSimulator-v0"

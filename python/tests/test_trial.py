@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from amago2.collect import evaluate
-from amago2.config import ConfigError
+from amago2.errors import ConfigError
 from amago2.envs import gym_sets
 from amago2.envs.base import TaskSpec
 from amago2.envs.registry import get_benchmark

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import gymnasium as gym
 
-from amago2.config import ConfigError
+from amago2.errors import ConfigError
 from amago2.envs.base import Benchmark, TaskSpec, min_max_score
 
 # Five Gymnasium built-ins whose returns run from -500 (Acrobot) to +500 (CartPole) and

@@ -25,7 +25,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from amago2.config import ConfigError
+from amago2.errors import ConfigError
 from amago2.envs.base import Benchmark, TaskSpec
 
 K = 2

@@ -19,7 +19,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from amago2.config import ConfigError
+from amago2.errors import ConfigError
 from amago2.envs.base import Benchmark, TaskSpec, min_max_score
 
 K = 2

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from amago2.config import ConfigError
+from amago2.errors import ConfigError
 from amago2.envs.base import Benchmark
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from amago2.config import ConfigError
+from amago2.errors import ConfigError
 
 PASS_THROUGH_KEYS = ("img", "tokens")
 
