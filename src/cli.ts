@@ -3,10 +3,10 @@
 // (runX). `main` is the one place that maps errors to exit codes; bin/amago2.js exits.
 import { Command, CommanderError, Option } from "commander";
 import type { ExitCode } from "./commands/exit-codes.js";
-import { toolVersion } from "./plan/package.js";
+import { toolVersion } from "./package.js";
 import { UserError, diskFullMessage, isDiskFull } from "./ui/errors.js";
 import { printable } from "./ui/logger.js";
-import { addExecutionOptions } from "./exec/slurm-options.js";
+import { addExecutionOptions } from "./commands/run-options.js";
 
 /** Runs a parsed command; tests replace it to capture the options instead. */
 export type Dispatch = (command: string, options: unknown, run: () => Promise<ExitCode>) => Promise<ExitCode>;

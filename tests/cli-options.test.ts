@@ -5,7 +5,7 @@ import path from "node:path";
 import { test } from "node:test";
 import { main } from "../src/cli.js";
 import type { SweepOptions } from "../src/commands/sweep.js";
-import { EXPERIMENTS_DIR } from "../src/plan/package.js";
+import { EXPERIMENTS_DIR } from "../src/package.js";
 import { capture } from "./helpers.js";
 
 async function parse(args: string[]): Promise<{ command: string; options: unknown }> {

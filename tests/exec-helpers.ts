@@ -3,7 +3,8 @@
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { startLocal } from "../src/exec/local.js";
-import type { LocalExecution, RunOutcome, RunRequest, RunSpec } from "../src/exec/types.js";
+import type { RunRequest } from "../src/bridge/request.js";
+import type { LocalExecution, RunOutcome, RunSpec } from "../src/exec/types.js";
 import { VENV_PYTHON } from "./helpers.js";
 
 /**

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { RunRequest } from "../src/exec/types.js";
+import type { RunRequest } from "../src/bridge/request.js";
 import { openStore } from "../src/store/db.js";
 import { ingestLines } from "../src/store/ingest.js";
 import { claimRun, markEnded, upsertSweep, type RunCell, type RunEnd } from "../src/store/runs.js";

@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, test } from "node:test";
-import { DEFAULT_SLURM_OPTIONS, parseFileExecution, resolveExecution } from "../src/exec/slurm-options.js";
+import { DEFAULT_SLURM_OPTIONS, parseFileExecution, resolveExecution } from "../src/plan/execution-options.js";
 import { renderJobScript } from "../src/exec/slurm.js";
 import { UserError } from "../src/ui/errors.js";
 import { tempDir } from "./helpers.js";

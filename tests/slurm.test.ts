@@ -10,7 +10,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { pollJobs, submitJob } from "../src/exec/slurm.js";
-import { DEFAULT_SLURM_OPTIONS } from "../src/exec/slurm-options.js";
+import { DEFAULT_SLURM_OPTIONS } from "../src/plan/execution-options.js";
 import { REPO_ROOT, runCli, startCli, storeRows, tempDir } from "./helpers.js";
 
 const CLUSTER_SCRIPT = path.join(REPO_ROOT, "scripts", "slurm-cluster.sh");

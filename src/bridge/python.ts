@@ -4,7 +4,7 @@
 // has none of the bridge's failure modes and exits on its own.
 import path from "node:path";
 import { execa } from "execa";
-import { PACKAGE_ROOT } from "../plan/package.js";
+import { PACKAGE_ROOT } from "../package.js";
 import { UserError } from "../ui/errors.js";
 
 /** The project virtualenv `amago2 setup` creates. */

@@ -5,7 +5,7 @@
 import { readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
-import { PACKAGE_ROOT } from "../plan/package.js";
+import { PACKAGE_ROOT } from "../package.js";
 import { PROCGEN_PYTHON, PROJECT_PYTHON, callPythonJson } from "./python.js";
 
 export const MAIN_LOCK = path.join(PACKAGE_ROOT, "python", "locks", "main.txt");

@@ -13,7 +13,7 @@ import { existsSync, rmSync } from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
 import ora, { type Ora } from "ora";
-import { PACKAGE_ROOT } from "../plan/package.js";
+import { PACKAGE_ROOT } from "../package.js";
 import { UserError } from "../ui/errors.js";
 import {
   PROCGEN_BENCHMARKS, PROCGEN_PYTHON, PROCGEN_VENV, PROJECT_PYTHON, PROJECT_VENV, chosenPython, probeProcgen, pythonRuns,

@@ -4,7 +4,7 @@ import { execa } from "execa";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { PACKAGE_ROOT } from "../plan/package.js";
+import { PACKAGE_ROOT } from "../package.js";
 import { amagoHome, preflightHome } from "../store/db.js";
 import { UserError } from "../ui/errors.js";
 import { createLogger } from "../ui/logger.js";

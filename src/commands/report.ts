@@ -3,7 +3,7 @@
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { toolVersion } from "../plan/package.js";
+import { toolVersion } from "../package.js";
 import { amagoHome } from "../store/db.js";
 import { UserError } from "../ui/errors.js";
 import type { ExitCode } from "./exit-codes.js";

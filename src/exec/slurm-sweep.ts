@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { PACKAGE_ROOT } from "../plan/package.js";
+import { PACKAGE_ROOT } from "../package.js";
 import { dbPath, openStore, openStoreReadOnly, type Store } from "../store/db.js";
 import { ingestJournal, ingestLines } from "../store/ingest.js";
 import {
@@ -19,12 +19,12 @@ import type { Logger } from "../ui/logger.js";
 import { createProgress, type ProgressSnapshot } from "../ui/progress.js";
 import { pidAlive, thisOwner } from "./orchestrator.js";
 import { writeRequest } from "./worker-protocol.js";
-import type { RunRequest } from "./types.js";
+import type { RunRequest } from "../bridge/request.js";
 import {
   activeJobsByName, cancelJobs, pollJobs, renderJobScript, submitJob,
   type JobStatus,
 } from "./slurm.js";
-import type { SlurmOptions } from "./slurm-options.js";
+import type { SlurmOptions } from "../plan/execution-options.js";
 
 /** How often --follow asks the scheduler. */
 const POLL_INTERVAL_MS = 2000;

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
 import { UserError } from "../ui/errors.js";
-import type { SlurmOptions } from "./slurm-options.js";
+import type { SlurmOptions } from "../plan/execution-options.js";
 
 export interface JobScript {
   /** The job's name; the manifest beside the script maps its tasks to run keys. */

@@ -1,19 +1,6 @@
 // The contract between the orchestrator (commands/sweep + store, the only SQLite writer)
 // and the executors (local, slurm), which start per-run workers and report what they see.
-
-/** The JSON object `amago2.bridge.train` takes (docs/INTERFACES.md section 1). */
-export interface RunRequest {
-  run_dir: string;
-  benchmark: string;
-  actor: "dep" | "ind";
-  critic: "dep" | "ind";
-  seed: number;
-  scale: "tiny" | "cpu" | "small" | "paper";
-  steps?: number;
-  device: "auto" | "cpu" | "cuda";
-  overrides: Record<string, unknown>;
-  benchmark_def?: Record<string, unknown> | null;
-}
+import type { RunRequest } from "../bridge/request.js";
 
 /** One cell of a sweep, ready to run. The worker reads `<runDir>/request.json`. */
 export interface RunSpec {

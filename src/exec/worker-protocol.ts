@@ -4,7 +4,7 @@
 // understood; the IPC messages add the events as they happen and the summary's details.
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { RunRequest } from "./types.js";
+import type { RunRequest } from "../bridge/request.js";
 
 /**
  * How a worker process exits. Node itself exits with 1 on an uncaught exception and with

@@ -4,8 +4,8 @@ import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { parseDocument } from "yaml";
 import { UserError } from "../ui/errors.js";
-import { EXPERIMENTS_DIR } from "./package.js";
-import { parseFileExecution, type FileExecution } from "../exec/slurm-options.js";
+import { EXPERIMENTS_DIR } from "../package.js";
+import { parseFileExecution, type FileExecution } from "./execution-options.js";
 
 export const OBJECTIVES = ["dep", "ind"] as const;
 export type Objective = (typeof OBJECTIVES)[number];

@@ -1,7 +1,7 @@
 // A sweep plan: the sweep file merged with the command-line flags, expanded into cells with
 // stable keys.
 import { createHash } from "node:crypto";
-import type { RunRequest } from "../exec/types.js";
+import type { RunRequest } from "../bridge/request.js";
 import type { PlannedRun } from "../store/runs.js";
 import type { Objective, Scale, SweepFile } from "./sweep-file.js";
 import { OBJECTIVES } from "./sweep-file.js";

@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import { accessSync, constants, existsSync, mkdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { UserError } from "../ui/errors.js";
-import { toolVersion } from "../plan/package.js";
+import { toolVersion } from "../package.js";
 import { SCHEMA_VERSION, migrate } from "./migrations.js";
 
 export type Store = Database.Database;

@@ -1,7 +1,7 @@
 // Reads and writes of sweeps and runs. Every write is one synchronous statement or
 // transaction; nothing here awaits.
 import path from "node:path";
-import type { RunRequest } from "../exec/types.js";
+import type { RunRequest } from "../bridge/request.js";
 import { runDirOf, type Store } from "./db.js";
 
 export const RUN_STATUSES = ["planned", "queued", "running", "succeeded", "failed", "crashed", "cancelled", "interrupted"] as const;

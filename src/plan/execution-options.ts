@@ -1,7 +1,6 @@
 // Which executor a sweep runs on and the Slurm options, from the command line and from a
 // sweep file's `executor:` and `slurm:` keys (flags win over the file). Every mistake is a
 // UserError naming the flag or key.
-import type { Command } from "commander";
 import { parseInteger, UserError } from "../ui/errors.js";
 
 /** The executor options of `sweep --executor slurm` and of a sweep file's `slurm:` block. */
@@ -99,25 +98,6 @@ export interface RawExecutionFlags {
   maxConcurrent?: string;
   sbatchArg?: string[];
   follow?: boolean;
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
-/** The executor flags of `sweep` and `ablate`. */
-export function addExecutionOptions(cmd: Command): Command {
-  return cmd
-    .option("--executor <local|slurm>", "where runs execute: this machine (default) or a Slurm cluster")
-    .option("--partition <name>", "Slurm partition")
-    .option("--gpus-per-run <n>", "Slurm: GPUs per run, requested as --gres=gpu:N (default 0)")
-    .option("--cpus-per-run <n>", "Slurm: CPUs per run (--cpus-per-task)")
-    .option("--mem <size>", "Slurm: memory per run, e.g. 16G")
-    .option("--time <limit>", "Slurm: time limit per job, e.g. 2-00:00:00; a run that hits it resumes on the next sweep")
-    .option("--account <name>", "Slurm account to charge")
-    .option("--max-concurrent <n>", "Slurm: submit one array job, at most N runs at once (%N)")
-    .option("--sbatch-arg <arg>", "Slurm: any other sbatch option, e.g. --qos=high (repeatable)", collect)
-    .option("--follow", "Slurm: keep polling, ingesting and resubmitting until every run has ended");
 }
 
 function executorName(where: string, value: unknown): ExecutorName {

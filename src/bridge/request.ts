@@ -1,0 +1,16 @@
+// The run request: what crosses to Python for one run. The store records it, the planner
+// builds it, the executors write it where the worker reads it.
+
+/** The JSON object `amago2.bridge.train` takes (docs/INTERFACES.md section 1). */
+export interface RunRequest {
+  run_dir: string;
+  benchmark: string;
+  actor: "dep" | "ind";
+  critic: "dep" | "ind";
+  seed: number;
+  scale: "tiny" | "cpu" | "small" | "paper";
+  steps?: number;
+  device: "auto" | "cpu" | "cuda";
+  overrides: Record<string, unknown>;
+  benchmark_def?: Record<string, unknown> | null;
+}
