@@ -34,7 +34,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-from amago2.agent import Agent, Learner  # noqa: E402
+from amago2.agent import Agent  # noqa: E402
+from amago2.learner import Learner  # noqa: E402
 from amago2.config import AgentConfig, TrainConfig  # noqa: E402
 from amago2.errors import ConfigError
 from amago2.presets import small_head_bins  # noqa: E402

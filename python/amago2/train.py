@@ -85,7 +85,8 @@ def atomic_write_bytes(path: Path, write) -> None:
 
 class Trainer:
     def __init__(self, cfg: RunConfig, journal: Journal):
-        from amago2.agent import Agent, Learner  # the heavy part; imported once a run starts
+        from amago2.agent import Agent  # the heavy part; imported once a run starts
+        from amago2.learner import Learner
 
         self.cfg, self.journal = cfg, journal
         self.run_dir = Path(cfg.run_dir)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from amago2.agent import Agent, Learner
+from amago2.agent import Agent
+from amago2.learner import Learner
 from amago2.config import AgentConfig, TrainConfig
 from amago2.nets.linear import Linear
 from learner_fixtures import OBS_DIM, PAIRS, TINY, make_agent, random_batch

@@ -20,7 +20,7 @@ import torch
 from amago2 import bridge
 from learner_fixtures import OBS_DIM, PAIRS, make_agent, random_batch
 from loop_fixtures import bandit_request, never_stop, read_events
-from amago2.agent import Learner
+from amago2.learner import Learner
 from amago2.config import TrainConfig
 
 pytestmark = [pytest.mark.cuda,
