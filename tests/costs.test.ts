@@ -65,7 +65,7 @@ test("the dry run estimates only what is left: nothing for a succeeded run, the 
   const plan = { name: "s", benchmark: "gym-mini", scale: "cpu", source: "experiments/gym-mini.yaml" } as SweepPlan;
   const cell = (key: string, actor: "dep" | "ind", critic: "dep" | "ind") => ({ key, actor, critic, seed: 0 });
   const runs = [cell("done", "dep", "dep"), cell("half", "dep", "dep"), cell("new", "ind", "ind"), cell("unknown", "ind", "dep")];
-  const resolved: ResolvedRun = { config: { agent: {}, train: { total_steps: 2000 } }, replaced_by_scale: {} };
+  const resolved: ResolvedRun = { config: { agent: {}, train: { total_steps: 2000 } }, preset_keys: ["total_steps"], replaced_by_scale: {} };
   const desc = asDescription({ benchmarks: {}, hyperparameters: {} });
   const report = collectDryRun(plan, runs as never, desc, resolved, null, {
     progress: new Map([["done", { status: "succeeded", step: 2000 }], ["half", { status: "interrupted", step: 500 }]]),

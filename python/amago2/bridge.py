@@ -197,8 +197,10 @@ def describe() -> str:
 
 def resolve_run(request_json: str) -> str:
     """The full config a run request resolves to, exactly as the run will record it, for the
-    CLI to check and show before anything is recorded: {"config": ..., "replaced_by_scale":
-    presets.scale_replacements(...)}, or {"error": the ConfigError's message}."""
+    CLI to check and show before anything is recorded: {"config": ..., "preset_keys": the
+    keys the benchmark's preset at the run's scale sets, in the preset's order,
+    "replaced_by_scale": presets.scale_replacements(...)}, or {"error": the ConfigError's
+    message}."""
     from amago2 import presets
     from amago2.config import resolve_config
     from amago2.errors import ConfigError
@@ -209,6 +211,7 @@ def resolve_run(request_json: str) -> str:
     except ConfigError as e:
         return json.dumps({"error": str(e)})
     return json.dumps({"config": cfg.to_json(),
+                       "preset_keys": list(presets.preset_for(cfg.benchmark, cfg.scale, cfg.benchmark_def)),
                        "replaced_by_scale": presets.scale_replacements(cfg.benchmark_def, cfg.scale)})
 
 

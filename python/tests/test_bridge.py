@@ -136,6 +136,9 @@ def test_resolve_run_gives_what_the_run_will_record_and_what_the_scale_replaced(
     tiny = json.loads(bridge.resolve_run(json.dumps({**base, "scale": "tiny", "steps": 77})))
     assert tiny["config"]["train"]["total_steps"] == 77 and tiny["config"]["agent"]["d_model"] == 64
     assert tiny["replaced_by_scale"] == {}  # built-in presets are the scale's to size
+    paper_keys = json.loads(bridge.resolve_run(json.dumps(base)))["preset_keys"]
+    assert paper_keys[:3] == ["lr", "batch_size", "replay_max_steps"] and "replay_chunk_steps" in paper_keys
+    assert "warmup_updates" not in paper_keys and "warmup_updates" in tiny["preset_keys"]  # the scale's own keys
 
     mine = {**base, "benchmark": "mine", "scale": "tiny",
             "benchmark_def": {"tasks": [{"env_id": "CartPole-v1"}], "preset": {"lr": 3e-4, "d_model": 128}}}

@@ -36,20 +36,19 @@ export interface DryRunReport {
   benchmarkInfo: { tasks: number; evalTasks: number; k: number | null; horizon: number | null } | null;
   /** Every hyperparameter the runs will use (defaults <- benchmark preset <- scale <- overrides), as Python resolves them. */
   hyperparameters: Record<string, unknown>;
+  /** The hyperparameters the benchmark's preset at this scale sets (shown first), as Python says. */
+  presetKeys: string[];
   /** Keys of a user benchmark's own preset that the scale sets otherwise. */
   replacedByScale: Record<string, { preset: unknown; scale: unknown }>;
   /** Why the runs could not start here yet (a missing runtime), or null. */
   notInstalled: string | null;
 }
 
-/** The hyperparameters whose values define a benchmark's preset (the paper's table), shown first. */
-const PRESET_KEYS = ["lr", "batch_size", "replay_max_steps", "replay_max_trajectories", "weight_decay", "grad_clip",
-  "reward_multiplier", "num_bins", "d_model", "d_ff", "n_layers", "n_heads", "max_seq_len", "tstep_hidden",
-  "tstep_dim", "total_steps", "parallel_actors"];
-
 /** What Python resolves a run request to (amago2.bridge.resolve_run). */
 export interface ResolvedRun {
   config: { agent: Record<string, unknown>; train: Record<string, unknown> };
+  /** The keys the benchmark's preset at the run's scale sets, in the preset's order. */
+  preset_keys: string[];
   replaced_by_scale: Record<string, { preset: unknown; scale: unknown }>;
 }
 
@@ -98,6 +97,7 @@ export function collectDryRun(plan: SweepPlan, runs: PlannedRun[], desc: Descrip
     // actor and critic are the grid's axes, shown per run, not settings of the sweep.
     hyperparameters: Object.fromEntries(Object.entries({ ...resolved.config.agent, ...resolved.config.train })
       .filter(([k]) => k !== "actor" && k !== "critic")),
+    presetKeys: resolved.preset_keys,
     replacedByScale: resolved.replaced_by_scale,
     notInstalled,
   };
@@ -137,8 +137,8 @@ function renderDryRun(report: DryRunReport, home: string): string {
       r.estimatedSeconds === null ? "?" : formatDuration(r.estimatedSeconds)]));
   const hp = report.hyperparameters;
   const fmt = (k: string) => `${k}=${Array.isArray(hp[k]) ? `[${(hp[k] as unknown[]).join(",")}]` : String(hp[k])}`;
-  const presetLine = PRESET_KEYS.filter((k) => k in hp).map(fmt).join(" ");
-  const restLine = Object.keys(hp).filter((k) => !PRESET_KEYS.includes(k)).sort().map(fmt).join(" ");
+  const presetLine = report.presetKeys.filter((k) => k in hp).map(fmt).join(" ");
+  const restLine = Object.keys(hp).filter((k) => !report.presetKeys.includes(k)).sort().map(fmt).join(" ");
   const b = report.benchmarkInfo;
   return [
     `sweep ${report.sweep}: ${report.benchmark} at scale ${report.scale} (${report.source})`,
