@@ -17,7 +17,7 @@ function journal(attempts: [number, number][][]): string[] {
     events.forEach(([t, step], i) => {
       const base = { seq: lines.length, t, step, update: step / 10 };
       lines.push(JSON.stringify(i === 0
-        ? { ...base, type: "started", resumed: lines.length > 0, config: { train: { total_steps: 2000 } },
+        ? { ...base, type: "started", resumed: lines.length > 0, config: { train: { total_steps: 2000 } }, total_steps: 2000,
           versions: { python: "3.11.7", torch: "2.13.0" }, device: "cpu", pid: 4242 }
         : { ...base, type: "heartbeat" }));
     });

@@ -96,7 +96,7 @@ export function syntheticSweep(spec: SyntheticSpec): FixtureSweep {
         const push = (type: string, step: number, extra: Record<string, unknown>): void => {
           events.push(JSON.stringify({ seq: events.length, t: 1_700_000_000 + events.length, type, step, update: Math.floor(step / 10), ...extra }));
         };
-        push("started", 0, { resumed: false, config: { train: { total_steps: spec.evalSteps.at(-1) } },
+        push("started", 0, { resumed: false, config: { train: { total_steps: spec.evalSteps.at(-1) } }, total_steps: spec.evalSteps.at(-1),
           versions: { python: "3.11.7", torch: "2.13.0" }, device: "cpu", pid: 4242 });
         for (const step of spec.evalSteps) {
           if (stopAt !== undefined && step > stopAt) break;

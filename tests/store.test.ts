@@ -137,7 +137,7 @@ function seedRun(home: string) {
 
 const LINES = [
   JSON.stringify({ seq: 0, t: 1.5, type: "started", step: 0, update: 0, resumed: false, pid: 123, device: "cpu",
-    config: { train: { total_steps: 3000 } }, versions: { python: "3.11.7", torch: "2.13.0+cpu" } }),
+    config: { train: { total_steps: 3000 } }, total_steps: 3000, versions: { python: "3.11.7", torch: "2.13.0+cpu" } }),
   '{"seq": 1, "t": 2.0, "type": "metrics", "step": 100, "update": 10, "metrics": {"losses/critic": 0.5, "losses/actor": NaN, "q/mean": -Infinity}}',
   JSON.stringify({ seq: 2, t: 3.0, type: "eval", step: 200, update: 20, split: "train",
     tasks: { "CartPole-v1": { trials: 2, return: [10, 20], success: null, score: null }, "Acrobot-v1": { trials: 2, return: [-500, -400], success: [0, 1], score: null } } }),

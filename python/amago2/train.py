@@ -120,7 +120,7 @@ class Trainer:
         else:
             self.replay.restore(0)  # a fresh run owns an empty buffer
         # Emitted once set up, so that a resumed run's event carries its restored counters.
-        self.event("started", resumed=resumed, config=cfg.to_json(),
+        self.event("started", resumed=resumed, config=cfg.to_json(), total_steps=cfg.train.total_steps,
                    versions=versions(self.benchmark.packages), device=str(self.device), pid=os.getpid())
 
     # -- checkpoints -------------------------------------------------------------------

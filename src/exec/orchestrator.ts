@@ -224,8 +224,7 @@ async function runHere(opts: OrchestratorOptions, todo: PlannedRun[], me: Owner,
     if (!l) return;
     l.row.step = ev.step;
     if (ev.type === "started") {
-      const train = (ev.config as { train?: { total_steps?: number } }).train;
-      l.row.totalSteps = train?.total_steps ?? l.row.totalSteps;
+      l.row.totalSteps = ev.total_steps ?? l.row.totalSteps;
       l.startStep = ev.step;
       l.startMs = Date.now();
     } else if (l.startStep !== null && ev.step > l.startStep) {

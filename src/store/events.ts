@@ -23,7 +23,9 @@ interface Common {
 
 export type RunEvent = Common &
   (
-    | { type: "started"; resumed: boolean; config: Record<string, unknown>; versions: Record<string, unknown>; device: string; pid: number }
+    | { type: "started"; resumed: boolean; config: Record<string, unknown>; versions: Record<string, unknown>; device: string; pid: number;
+        /** Env steps the run trains for; null in journals written before the event carried it. */
+        total_steps: number | null }
     | { type: "metrics"; metrics: Record<string, Scalar> }
     | { type: "eval"; split: "train" | "test"; tasks: Record<string, EvalTask> }
     | { type: "checkpoint"; path: string }
@@ -114,7 +116,8 @@ export function parseEvent(line: string): RunEvent {
     case "started":
       if (typeof raw.resumed !== "boolean") fail("'resumed' must be a boolean");
       return { ...common, type, resumed: raw.resumed, config: obj(raw, "config"), versions: obj(raw, "versions"),
-        device: str(raw, "device"), pid: int(raw, "pid", 1) };
+        device: str(raw, "device"), pid: int(raw, "pid", 1),
+        total_steps: raw.total_steps === undefined ? null : int(raw, "total_steps", 1) };
     case "metrics": {
       const metrics: Record<string, Scalar> = {};
       for (const [name, value] of Object.entries(obj(raw, "metrics"))) metrics[name] = scalar(value, `metric '${name}'`);

@@ -34,11 +34,6 @@ function statements(db: Store) {
   };
 }
 
-function totalStepsOf(config: Record<string, unknown>): number | null {
-  const train = config.train as Record<string, unknown> | undefined;
-  return typeof train?.total_steps === "number" ? train.total_steps : null;
-}
-
 function applyEvent(s: ReturnType<typeof statements>, key: string, ev: RunEvent, line: string): boolean {
   const res = s.event.run(key, ev.seq, ev.t, ev.type, ev.step, ev.update, line);
   if (res.changes === 0) return false;
@@ -46,7 +41,7 @@ function applyEvent(s: ReturnType<typeof statements>, key: string, ev: RunEvent,
   switch (ev.type) {
     case "started":
       s.started.run(JSON.stringify(ev.config), JSON.stringify({ node: process.version, ...ev.versions }),
-        ev.device, totalStepsOf(ev.config), ev.t, key);
+        ev.device, ev.total_steps, ev.t, key);
       break;
     case "metrics":
       for (const [name, value] of Object.entries(ev.metrics)) {
