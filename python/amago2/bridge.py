@@ -240,3 +240,20 @@ def environment_report() -> str:
         "cuda": {"available": cuda, "version": torch.version.cuda,
                  "devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else []},
     })
+
+
+def procgen_report() -> str:
+    """The versions of a Procgen runtime, once one game has started, for `amago2 setup
+    --procgen` and `amago2 doctor`. procgen is imported first, so an interpreter without it
+    fails before torch loads; starting a game loads procgen's prebuilt library, which
+    `import procgen` alone does not: that library links the system's libGL and GLib, so a
+    machine without them is found out here rather than in the middle of a run."""
+    import importlib.metadata
+
+    from procgen import ProcgenGym3Env
+
+    import torch
+
+    ProcgenGym3Env(num=1, env_name="coinrun").close()
+    versions = {dist: importlib.metadata.version(dist) for dist in ("numpy", "gym", "procgen2")}
+    return json.dumps({"python": platform.python_version(), "torch": torch.__version__, **versions})

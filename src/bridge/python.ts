@@ -85,30 +85,17 @@ export interface ProcgenVersions {
   procgen2: string;
 }
 
-// procgen is imported first, so an interpreter without it is answered before torch loads.
-// Starting one game loads procgen's prebuilt library, which `import procgen` alone does
-// not: that library links the system's libGL and GLib, so a machine without them is found
-// out here rather than in the middle of a run.
-const PROCGEN_PROBE = [
-  "import importlib.metadata as m, json, sys",
-  "from procgen import ProcgenGym3Env",
-  "import amago2, torch",
-  "ProcgenGym3Env(num=1, env_name='coinrun').close()",
-  "versions = {d: m.version(d) for d in ('numpy', 'gym', 'procgen2')}",
-  "sys.stdout.write('\\n' + json.dumps({'python': sys.version.split()[0], 'torch': torch.__version__, **versions}) + '\\n')",
-].join("\n");
-
 export type ProcgenProbe =
   | { state: "ok"; versions: ProcgenVersions }
   | { state: "missing" }
   | { state: "broken"; error: string };
 
-/** Whether `python` exists and runs amago2 and a Procgen game: its versions, or why not. */
+/** Whether `python` exists and runs amago2 and a Procgen game (amago2.bridge.procgen_report): its versions, or why not. */
 export async function probeProcgen(python: string): Promise<ProcgenProbe> {
-  const probe = await execa(python, ["-c", PROCGEN_PROBE], { reject: false, timeout: 120_000 });
-  if (probe.code === "ENOENT" || probe.code === "EACCES") return { state: "missing" };
-  if (probe.failed) return { state: "broken", error: lastLine(String(probe.stderr)) || String(probe.shortMessage) };
-  return { state: "ok", versions: JSON.parse(lastLine(String(probe.stdout))) as ProcgenVersions };
+  const reply = await bridgeCall(python, "procgen_report", undefined, 120_000);
+  if (reply.code === "ENOENT" || reply.code === "EACCES") return { state: "missing" };
+  if (reply.failed) return { state: "broken", error: lastLine(reply.stderr) || reply.shortMessage };
+  return { state: "ok", versions: JSON.parse(lastLine(reply.stdout)) as ProcgenVersions };
 }
 
 /**
@@ -122,14 +109,19 @@ export async function callPythonJson(
   fn: "describe" | "environment_report" | "check_benchmarks" | "resolve_run",
   arg?: unknown,
 ): Promise<unknown> {
+  const result = await bridgeCall(python, fn, arg, 300_000);
+  if (result.failed) throw new Error(`amago2.bridge.${fn}() failed in ${python}:\n${result.stderr}`);
+  return JSON.parse(lastLine(result.stdout));
+}
+
+/** One call of an amago2.bridge function in a fresh `python`, its JSON argument in argv. */
+async function bridgeCall(python: string, fn: string, arg: unknown, timeout: number) {
   const call = arg === undefined ? `b.${fn}()` : `b.${fn}(sys.argv[1])`;
   const code = `import sys, amago2.bridge as b\nsys.stdout.write("\\n" + ${call} + "\\n")`;
   const args = ["-c", code, ...(arg === undefined ? [] : [JSON.stringify(arg)])];
-  const result = await execa(python, args, { reject: false, timeout: 300_000 });
-  if (result.failed) {
-    throw new Error(`amago2.bridge.${fn}() failed in ${python}:\n${String(result.stderr)}`);
-  }
-  return JSON.parse(lastLine(String(result.stdout)));
+  const result = await execa(python, args, { reject: false, timeout });
+  return { failed: result.failed, code: result.code, stdout: String(result.stdout), stderr: String(result.stderr),
+    shortMessage: String(result.shortMessage) };
 }
 
 function lastLine(text: string): string {
