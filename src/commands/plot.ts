@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { amagoHome } from "../store/db.js";
 import { UserError } from "../ui/errors.js";
+import { createLogger } from "../ui/logger.js";
 import type { ExitCode } from "./exit-codes.js";
 import {
   aggregatePanel, DEFAULT_CURVE_REPS, perTaskPanels, profilePanel, TASK_QUANTITIES, taskQuantityPanels, type CurveOptions,
@@ -81,10 +82,11 @@ export function plotFigures(sweeps: SweepRecord[], perTask: boolean, curves: Cur
 }
 
 export async function runPlot(opts: PlotOptions): Promise<ExitCode> {
+  const log = createLogger();
   const sweeps = readSweeps(opts.home, opts.sweeps);
   const figures = plotFigures(sweeps, opts.perTask, opts.curves);
   if (figures.length === 0) {
-    process.stderr.write(`no evaluations recorded yet for ${opts.sweeps.join(", ")}: nothing to plot\n`);
+    log.info(`no evaluations recorded yet for ${opts.sweeps.join(", ")}: nothing to plot`);
     return 0;
   }
   mkdirSync(opts.outDir, { recursive: true });
@@ -93,7 +95,7 @@ export async function runPlot(opts: PlotOptions): Promise<ExitCode> {
     const pngPath = path.join(opts.outDir, `${stem}.png`);
     writeFileSync(svgPath, svg);
     writeFileSync(pngPath, svgToPng(svg));
-    process.stdout.write(`${svgPath}\n${pngPath}\n`);
+    log.out(`${svgPath}\n${pngPath}`);
   }
   return 0;
 }

@@ -6,6 +6,7 @@ import path from "node:path";
 import { toolVersion } from "../package.js";
 import { amagoHome } from "../store/db.js";
 import { UserError } from "../ui/errors.js";
+import { createLogger } from "../ui/logger.js";
 import type { ExitCode } from "./exit-codes.js";
 import {
   aggregatePanel, DEFAULT_CURVE_REPS, perTaskPanels, profilePanel, TASK_QUANTITIES, taskQuantityPanels,
@@ -79,6 +80,6 @@ export async function runReport(opts: ReportOptions): Promise<ExitCode> {
   });
   mkdirSync(path.dirname(opts.outFile), { recursive: true });
   writeFileSync(opts.outFile, html);
-  process.stdout.write(`${opts.outFile}\n`);
+  createLogger().out(opts.outFile);
   return 0;
 }

@@ -3,7 +3,7 @@
 
 import { amagoHome } from "../store/db.js";
 import { parseInteger, UserError } from "../ui/errors.js";
-import { printable } from "../ui/logger.js";
+import { createLogger } from "../ui/logger.js";
 import type { ExitCode } from "./exit-codes.js";
 import { cellsOf, type SweepRecord } from "../report/model.js";
 import { parseBootstrap, parseSweepNames, readSweeps, type BootstrapFlags } from "../report/options.js";
@@ -69,15 +69,16 @@ function checkBaseline(sweeps: SweepRecord[], vs: TableOptions["vs"]): void {
 }
 
 export async function runTable(opts: TableCommandOptions): Promise<ExitCode> {
+  const log = createLogger();
   const sweeps = readSweeps(opts.home, opts.sweeps);
   if (sweeps.length === 0) {
-    process.stderr.write(`no sweeps yet in ${opts.home}: nothing to tabulate\n`);
+    log.info(`no sweeps yet in ${opts.home}: nothing to tabulate`);
     return 0;
   }
   checkBaseline(sweeps, opts.table.vs);
   const table = buildTable(sweeps, opts.table);
-  process.stdout.write(printable(renderTable(table, opts.format)));
+  log.out(renderTable(table, opts.format));
   // CSV has no place for prose: the definitions go to stderr so stdout stays parseable.
-  if (opts.format === "csv") process.stderr.write(table.notes.map((n) => `# ${n}\n`).join(""));
+  if (opts.format === "csv") for (const note of table.notes) log.info(`# ${note}`);
   return 0;
 }
