@@ -4,7 +4,7 @@ import { builtinSweeps } from "../plan/sweep-file.js";
 import { UserError } from "../ui/errors.js";
 import { createLogger } from "../ui/logger.js";
 import type { ExitCode } from "./exit-codes.js";
-import { renderColumns } from "./summary.js";
+import { renderColumns } from "../ui/columns.js";
 
 export interface BenchmarksOptions {
   json: boolean;

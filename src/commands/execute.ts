@@ -12,7 +12,8 @@ import type { Logger } from "../ui/logger.js";
 import { createLogger } from "../ui/logger.js";
 import { detectGpus } from "./gpus.js";
 import type { RunOptions } from "./run-options.js";
-import { collectSweepSummary, renderCellSummaries, renderColumns } from "./summary.js";
+import { renderColumns } from "../ui/columns.js";
+import { collectSweepSummary, renderCellSummaries } from "./summary.js";
 
 export interface DryRunReport {
   sweep: string;

@@ -4,7 +4,7 @@ import { pidAlive, thisOwner } from "../exec/orchestrator.js";
 import { listRuns, overviewOf, ownerGone, type RunOverview, type RunRow } from "../store/runs.js";
 import { createLogger } from "../ui/logger.js";
 import type { ExitCode } from "./exit-codes.js";
-import { renderColumns } from "./summary.js";
+import { renderColumns } from "../ui/columns.js";
 
 export interface RunsOptions {
   json: boolean;

@@ -5,7 +5,8 @@ import { UserError } from "../ui/errors.js";
 import { createLogger } from "../ui/logger.js";
 import type { ExitCode } from "./exit-codes.js";
 import { renderRuns, toListing, type RunListing } from "./runs.js";
-import { collectSweepSummary, renderCellSummaries, renderColumns, type CellSummary } from "./summary.js";
+import { renderColumns } from "../ui/columns.js";
+import { collectSweepSummary, renderCellSummaries, type CellSummary } from "./summary.js";
 
 export interface StatusOptions {
   sweep?: string;

@@ -7,6 +7,7 @@ import { collectSweeps } from "../report/collect.js";
 import { cellMatrix, cellsOf, describePoint, headlineMetrics, TRIAL_RULE, type ScorePoint } from "../report/model.js";
 import { iqm } from "../report/stats.js";
 import type { Store } from "../store/db.js";
+import { renderColumns } from "../ui/columns.js";
 
 const FINAL: ScorePoint = { atSteps: null };
 
@@ -47,13 +48,6 @@ export function collectSweepSummary(db: Store, sweep: string): CellSummary[] {
       return { id: metric.id, short: metric.short, label: metric.label, iqm: tasks.length ? iqm(matrix) : null, counted: runs.length };
     }),
   }));
-}
-
-/** Columns padded to their widest cell; plain text (no colour) so it pipes cleanly. */
-export function renderColumns(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
-  return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
 
 const fmt = (x: number | null) => (x === null ? "-" : x.toFixed(3));
