@@ -1,23 +1,11 @@
 // Reads sweeps, their runs and every run's evaluations out of the store into the report
-// model. Read-only: the orchestrator may be writing at the same time (WAL allows it).
+// model; the queries themselves are the store's (store/runs.ts, store/results.ts).
 
 import type { Store } from "../store/db.js";
+import { evalRowsOf, metricRowsOf } from "../store/results.js";
 import { getSweep, listSweeps, overviewOf, runsOfSweep, type RunRow } from "../store/runs.js";
 import { UserError } from "../ui/errors.js";
-import type { EvalRecord, RunRecord, Split, SweepRecord, TaskEval, TaskMetricPoint } from "./model.js";
-
-interface EvalRow {
-  seq: number;
-  step: number;
-  split: Split;
-  task: string;
-  episode: number;
-  trials: number;
-  return: number | null;
-  return_nonfinite: "nan" | "inf" | "-inf" | null;
-  success: number | null;
-  score: number | null;
-}
+import type { EvalRecord, RunRecord, SweepRecord, TaskEval, TaskMetricPoint } from "./model.js";
 
 const NON_FINITE: Record<string, number> = { nan: NaN, inf: Infinity, "-inf": -Infinity };
 
@@ -27,8 +15,7 @@ function parseJson(text: string | null): unknown {
 
 /** One EvalRecord per eval event and split, tasks holding their per-episode values in order. */
 function evalsOf(db: Store, key: string): EvalRecord[] {
-  const rows = db.prepare(`SELECT seq, step, split, task, episode, trials, return, return_nonfinite, success, score
-    FROM evals WHERE run_key = ? ORDER BY seq, split, task, episode`).all(key) as EvalRow[];
+  const rows = evalRowsOf(db, key);
   const records = new Map<string, EvalRecord>();
   for (const row of rows) {
     const id = `${row.seq}/${row.split}`;
@@ -46,9 +33,7 @@ function evalsOf(db: Store, key: string): EvalRecord[] {
 
 /** The learner's per-task measurements: metrics named "task/<task>/<quantity>" (the task's name may hold '/'). */
 function taskMetricsOf(db: Store, key: string): TaskMetricPoint[] {
-  const rows = db.prepare(`SELECT step, name, value FROM metrics
-    WHERE run_key = ? AND name LIKE 'task/%' AND value IS NOT NULL ORDER BY step, name`).all(key) as { step: number; name: string; value: number }[];
-  return rows.map((row) => {
+  return metricRowsOf(db, key, "task/").map((row) => {
     const cut = row.name.lastIndexOf("/");
     return { step: row.step, task: row.name.slice("task/".length, cut), quantity: row.name.slice(cut + 1), value: row.value };
   });
