@@ -13,6 +13,25 @@ export type Dispatch = (command: string, options: unknown, run: () => Promise<Ex
 
 const runNow: Dispatch = (_command, _options, run) => run();
 
+/** What cli.ts needs of a command module: turn commander's arguments into options, run them. */
+interface CommandModule<O> {
+  parse: (...args: never[]) => O;
+  run: (opts: O) => Promise<ExitCode>;
+}
+
+/**
+ * The action of one command: lazy-import its module, parse commander's arguments (the
+ * declared arguments, then the raw options; commander appends the Command itself, which is
+ * dropped) and dispatch the run.
+ */
+function command<O>(dispatch: Dispatch, name: string, load: () => Promise<CommandModule<O>>) {
+  return async (...args: unknown[]): Promise<void> => {
+    const mod = await load();
+    const opts = (mod.parse as (...a: unknown[]) => O)(...args.slice(0, -1));
+    await dispatch(name, opts, () => mod.run(opts));
+  };
+}
+
 function addRunOptions(cmd: Command): Command {
   return addExecutionOptions(cmd)
     .option("--seeds <n|list>", "number of seeds (3 = seeds 0,1,2) or a comma list of seeds")
@@ -41,86 +60,56 @@ export function buildProgram(dispatch: Dispatch): Command {
     .argument("<benchmark|sweep.yaml>", "a benchmark name (experiments/<name>.yaml) or a path to a sweep file")
     .option("--actors <list>", "actor objectives: dep, ind or dep,ind")
     .option("--critics <list>", "critic objectives: dep, ind or dep,ind"))
-    .action(async (target: string, raw) => {
-      const mod = await import("./commands/sweep.js");
-      const opts = mod.parseSweepOptions(target, raw);
-      await dispatch("sweep", opts, () => mod.runSweep(opts));
-    });
+    .action(command(dispatch, "sweep", () => import("./commands/sweep.js")
+      .then((mod) => ({ parse: mod.parseSweepOptions, run: mod.runSweep }))));
 
   addRunOptions(program.command("ablate")
     .description("run one cell of a benchmark's grid (all its seeds)")
     .option("--actor <objective>", "actor objective: dep or ind")
     .option("--critic <objective>", "critic objective: dep or ind")
     .option("--benchmark <name|sweep.yaml>", "benchmark or sweep file (default ml45)"))
-    .action(async (raw) => {
-      const mod = await import("./commands/ablate.js");
-      const opts = mod.parseAblateOptions(raw);
-      await dispatch("ablate", opts, () => mod.runAblate(opts));
-    });
+    .action(command(dispatch, "ablate", () => import("./commands/ablate.js")
+      .then((mod) => ({ parse: mod.parseAblateOptions, run: mod.runAblate }))));
 
   program.command("runs").description("list every run in the store").option("--json", "JSON output")
-    .action(async (raw) => {
-      const mod = await import("./commands/runs.js");
-      const opts = mod.parseRunsOptions(raw);
-      await dispatch("runs", opts, () => mod.runRuns(opts));
-    });
+    .action(command(dispatch, "runs", () => import("./commands/runs.js")
+      .then((mod) => ({ parse: mod.parseRunsOptions, run: mod.runRuns }))));
 
   program.command("status").description("run counts of every sweep, or one sweep's runs and results")
     .argument("[sweep]", "sweep name").option("--json", "JSON output")
-    .action(async (sweep: string | undefined, raw) => {
-      const mod = await import("./commands/status.js");
-      const opts = mod.parseStatusOptions(sweep, raw);
-      await dispatch("status", opts, () => mod.runStatus(opts));
-    });
+    .action(command(dispatch, "status", () => import("./commands/status.js")
+      .then((mod) => ({ parse: mod.parseStatusOptions, run: mod.runStatus }))));
 
   program.command("logs").description("print a run's worker log").argument("<run>", "run key or a unique prefix")
     .option("--follow", "keep printing until the run ends")
-    .action(async (run: string, raw) => {
-      const mod = await import("./commands/logs.js");
-      const opts = mod.parseLogsOptions(run, raw);
-      await dispatch("logs", opts, () => mod.runLogs(opts));
-    });
+    .action(command(dispatch, "logs", () => import("./commands/logs.js")
+      .then((mod) => ({ parse: mod.parseLogsOptions, run: mod.runLogs }))));
 
   program.command("watch").description("follow a sweep's Slurm runs (or all of them) until they end")
     .argument("[sweep]", "sweep name").option("--json", "no progress display")
-    .action(async (sweep: string | undefined, raw) => {
-      const mod = await import("./commands/watch.js");
-      const opts = mod.parseWatchOptions(sweep, raw);
-      await dispatch("watch", opts, () => mod.runWatch(opts));
-    });
+    .action(command(dispatch, "watch", () => import("./commands/watch.js")
+      .then((mod) => ({ parse: mod.parseWatchOptions, run: mod.runWatch }))));
 
   program.command("cancel").description("cancel a sweep's runs or one run (running ones checkpoint first)")
     .argument("<sweep|run>", "sweep name, run key or unique key prefix").option("--json", "JSON output")
-    .action(async (target: string, raw) => {
-      const mod = await import("./commands/cancel.js");
-      const opts = mod.parseCancelOptions(target, raw);
-      await dispatch("cancel", opts, () => mod.runCancel(opts));
-    });
+    .action(command(dispatch, "cancel", () => import("./commands/cancel.js")
+      .then((mod) => ({ parse: mod.parseCancelOptions, run: mod.runCancel }))));
 
   program.command("benchmarks").description("list the benchmarks and whether their packages are installed")
     .option("--json", "JSON output").option("--python <path>", "Python interpreter with the amago2 package")
-    .action(async (raw) => {
-      const mod = await import("./commands/benchmarks.js");
-      const opts = mod.parseBenchmarksOptions(raw);
-      await dispatch("benchmarks", opts, () => mod.runBenchmarks(opts));
-    });
+    .action(command(dispatch, "benchmarks", () => import("./commands/benchmarks.js")
+      .then((mod) => ({ parse: mod.parseBenchmarksOptions, run: mod.runBenchmarks }))));
 
   program.command("doctor").description("check python, torch, CUDA, benchmark packages, SQLite and Slurm")
     .option("--json", "JSON output").option("--python <path>", "Python interpreter with the amago2 package")
-    .action(async (raw) => {
-      const mod = await import("./commands/doctor.js");
-      const opts = mod.parseDoctorOptions(raw);
-      await dispatch("doctor", opts, () => mod.runDoctor(opts));
-    });
+    .action(command(dispatch, "doctor", () => import("./commands/doctor.js")
+      .then((mod) => ({ parse: mod.parseDoctorOptions, run: mod.runDoctor }))));
 
   program.command("setup").description("create the project's Python runtime (.venv with the amago2 package)")
     .option("--force", "recreate it").option("--python <path>", "base interpreter for the venv")
     .option("--procgen", "create the separate Procgen runtime instead (.venv-procgen: numpy<2, old gym, procgen2)")
-    .action(async (raw) => {
-      const mod = await import("./commands/setup.js");
-      const opts = mod.parseSetupOptions(raw);
-      await dispatch("setup", opts, () => mod.runSetup(opts));
-    });
+    .action(command(dispatch, "setup", () => import("./commands/setup.js")
+      .then((mod) => ({ parse: mod.parseSetupOptions, run: mod.runSetup }))));
 
   program.command("table").description("the actor x critic ablation table: IQM [95% bootstrap CI] per headline metric")
     .argument("[sweep...]", "sweep names, side by side (default: every sweep)")
@@ -131,11 +120,8 @@ export function buildProgram(dispatch: Dispatch): Command {
     .option("--format <format>", "md (default), csv, latex or json")
     .option("--reps <n>", "bootstrap repetitions (default 50000; 2000 for --vs)")
     .option("--seed <n>", "bootstrap seed (default 0)")
-    .action(async (sweeps: string[], raw) => {
-      const mod = await import("./commands/table.js");
-      const opts = mod.parseTableOptions(sweeps, raw);
-      await dispatch("table", opts, () => mod.runTable(opts));
-    });
+    .action(command(dispatch, "table", () => import("./commands/table.js")
+      .then((mod) => ({ parse: mod.parseTableOptions, run: mod.runTable }))));
 
   program.command("plot").description("learning curves (IQM with bootstrap bands) as SVG and PNG")
     .argument("[sweep...]", "sweep names")
@@ -143,22 +129,16 @@ export function buildProgram(dispatch: Dispatch): Command {
     .option("--per-task", "also one small panel per task")
     .option("--reps <n>", "bootstrap repetitions per point (default 2000)")
     .option("--seed <n>", "bootstrap seed (default 0)")
-    .action(async (sweeps: string[], raw) => {
-      const mod = await import("./commands/plot.js");
-      const opts = mod.parsePlotOptions(sweeps, raw);
-      await dispatch("plot", opts, () => mod.runPlot(opts));
-    });
+    .action(command(dispatch, "plot", () => import("./commands/plot.js")
+      .then((mod) => ({ parse: mod.parsePlotOptions, run: mod.runPlot }))));
 
   program.command("report").description("one self-contained HTML report of a sweep: plan, runs, tables, curves")
     .argument("[sweep]", "sweep name")
     .option("--out <file.html>", "where to write the report")
     .option("--reps <n>", "bootstrap repetitions (default 50000 for tables, 2000 for curves)")
     .option("--seed <n>", "bootstrap seed (default 0)")
-    .action(async (sweep: string | undefined, raw) => {
-      const mod = await import("./commands/report.js");
-      const opts = mod.parseReportOptions(sweep, raw);
-      await dispatch("report", opts, () => mod.runReport(opts));
-    });
+    .action(command(dispatch, "report", () => import("./commands/report.js")
+      .then((mod) => ({ parse: mod.parseReportOptions, run: mod.runReport }))));
 
   return program;
 }
