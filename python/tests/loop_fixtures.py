@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import bandit_env
+from amago2 import bridge
+
+TESTS_DIR = Path(__file__).resolve().parent
 
 BANDIT_K = 6
 """Inner episodes per bandit trial: a trial is exactly 6 steps."""
@@ -35,3 +39,14 @@ def read_events(run_dir: Path) -> list[dict[str, Any]]:
 def never_stop(line: str) -> bool:
     json.loads(line)  # every event must be one JSON object
     return False
+
+
+def train(request: dict[str, Any], emit=never_stop) -> dict[str, Any]:
+    """One run through bridge.train, in this process; its summary."""
+    return json.loads(bridge.train(json.dumps(request), emit))
+
+
+def worker_env(**extra: str) -> dict[str, str]:
+    """The environment of a `python -m amago2 train` child: this folder importable (the
+    bandit env lives here), plus `extra`."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")]), **extra)

@@ -17,15 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-from amago2 import bridge
-from learner_fixtures import OBS_DIM, PAIRS, make_agent, random_batch
-from loop_fixtures import bandit_request, never_stop, read_events
-from amago2.learner import Learner
 from amago2.config import TrainConfig
+from amago2.learner import Learner
+from learner_fixtures import OBS_DIM, PAIRS, make_agent, random_batch
+from loop_fixtures import bandit_request, read_events, train, worker_env
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
-TESTS_DIR = Path(__file__).resolve().parent
 CUDA = torch.device("cuda")
 
 
@@ -89,10 +87,6 @@ def test_an_update_makes_no_host_sync(actor, critic, discrete):
     assert torch.isfinite(metrics["losses/critic"]).item()
 
 
-def _train(request: dict) -> dict:
-    return json.loads(bridge.train(json.dumps(request), never_stop))
-
-
 def _on(device: str, request: dict) -> dict:
     return {**request, "device": device}
 
@@ -100,7 +94,7 @@ def _on(device: str, request: dict) -> dict:
 def test_a_checkpoint_written_on_the_gpu_resumes_on_the_cpu_and_back(tmp_path):
     steps = 6 * 8  # 8 epochs of one trial per actor pair
     for device, until in (("cuda", steps), ("cpu", 2 * steps), ("cuda", 3 * steps)):
-        summary = _train(_on(device, bandit_request(tmp_path, steps=until, ckpt_every_updates=4)))
+        summary = train(_on(device, bandit_request(tmp_path, steps=until, ckpt_every_updates=4)))
         assert summary["status"] == "succeeded" and summary["steps"] == until, (device, summary)
     starts = [e for e in read_events(tmp_path) if e["type"] == "started"]
     assert [e["device"].split(":")[0] for e in starts] == ["cuda", "cpu", "cuda"]
@@ -119,8 +113,7 @@ def test_two_runs_on_one_gpu_do_not_interfere(tmp_path):
         path.write_text(json.dumps(_on("cuda", bandit_request(run_dir, steps=6 * 2 * 8, seed=seed))))
         return path
 
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0],
-           "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")])}
+    env = worker_env(CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0])
 
     def launch(path: Path) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "amago2", "train", str(path)], env=env,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -15,16 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from amago2 import bridge
-from loop_fixtures import BANDIT_K, bandit_request, never_stop, read_events
+from loop_fixtures import BANDIT_K, bandit_request, read_events, train, worker_env
 
 torch.set_num_threads(1)  # tiny models on a shared 2-core machine: threads only contend
-TESTS_DIR = Path(__file__).resolve().parent
-
-
-def train(request: dict, emit=never_stop) -> dict:
-    return json.loads(bridge.train(json.dumps(request), emit))
-
 
 def replay_contents(run_dir: Path) -> dict[str, np.ndarray]:
     return {path.name: np.load(path) for path in sorted((run_dir / "replay").glob("*.npy"))}
@@ -94,8 +86,7 @@ def run_until_first_checkpoint_then_signal(request: dict, run_dir: Path, sig: in
     """Start `python -m amago2 train`, wait for its first checkpoint event, send `sig`."""
     request_path = run_dir / "request.json"
     request_path.write_text(json.dumps(request))
-    env = dict(os.environ, OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")]))
+    env = worker_env(OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "amago2", "train", str(request_path)],
                             stdout=subprocess.PIPE, text=True, env=env)
     try:
