@@ -187,6 +187,13 @@ export function migrate(db: Database.Database, toolVersion: string, migrations: 
     id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, applied_at REAL NOT NULL)`);
   const isApplied = db.prepare("SELECT 1 FROM _migrations WHERE name = ?");
   const now = Date.now() / 1000;
+  const writeMeta = (schemaVersion: number) => db.prepare(
+    `INSERT INTO meta (id, app, schema_version, tool_version, created_at, updated_at)
+     VALUES (1, 'amago2', ?, ?, ?, ?)
+     ON CONFLICT (id) DO UPDATE SET schema_version = excluded.schema_version,
+       tool_version = excluded.tool_version, updated_at = excluded.updated_at
+     WHERE meta.schema_version <> excluded.schema_version OR meta.tool_version <> excluded.tool_version`,
+  ).run(schemaVersion, toolVersion, now, now);
   migrations.forEach((migration, index) => {
     if (isApplied.get(migration.name)) return;
     if (migration.rebuildsReferencedTables) db.pragma("foreign_keys = OFF");
@@ -202,18 +209,15 @@ export function migrate(db: Database.Database, toolVersion: string, migrations: 
         }
         db.prepare("INSERT INTO _migrations (id, name, applied_at) VALUES (?, ?, ?)").run(
           index + 1, migration.name, now);
+        // In the same transaction: another amago2 opening the store between two commits
+        // must never see the meta table without its row (it would refuse the store).
+        writeMeta(index + 1);
       }).immediate();
     } finally {
       if (migration.rebuildsReferencedTables) db.pragma("foreign_keys = ON");
     }
   });
-  db.prepare(
-    `INSERT INTO meta (id, app, schema_version, tool_version, created_at, updated_at)
-     VALUES (1, 'amago2', ?, ?, ?, ?)
-     ON CONFLICT (id) DO UPDATE SET schema_version = excluded.schema_version,
-       tool_version = excluded.tool_version, updated_at = excluded.updated_at
-     WHERE meta.schema_version <> excluded.schema_version OR meta.tool_version <> excluded.tool_version`,
-  ).run(migrations.length, toolVersion, now, now);
+  writeMeta(migrations.length);
 }
 
 /** Every migration applied and the meta row up to date, read without writing. */
