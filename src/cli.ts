@@ -2,11 +2,9 @@
 // module, turns commander's raw options into validated options (parseX) and runs it
 // (runX). `main` is the one place that maps errors to exit codes; bin/amago2.js exits.
 import { Command, CommanderError, Option } from "commander";
-import type { ExitCode } from "./commands/exit-codes.js";
 import { toolVersion } from "./package.js";
-import { UserError, diskFullMessage, isDiskFull } from "./ui/errors.js";
+import { UserError, diskFullMessage, isDiskFull, type ExitCode } from "./ui/errors.js";
 import { printable } from "./ui/logger.js";
-import { addExecutionOptions } from "./commands/run-options.js";
 
 /** Runs a parsed command; tests replace it to capture the options instead. */
 export type Dispatch = (command: string, options: unknown, run: () => Promise<ExitCode>) => Promise<ExitCode>;
@@ -30,6 +28,25 @@ function command<O>(dispatch: Dispatch, name: string, load: () => Promise<Comman
     const opts = (mod.parse as (...a: unknown[]) => O)(...args.slice(0, -1));
     await dispatch(name, opts, () => mod.run(opts));
   };
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** The executor flags of `sweep` and `ablate`. */
+export function addExecutionOptions(cmd: Command): Command {
+  return cmd
+    .option("--executor <local|slurm>", "where runs execute: this machine (default) or a Slurm cluster")
+    .option("--partition <name>", "Slurm partition")
+    .option("--gpus-per-run <n>", "Slurm: GPUs per run, requested as --gres=gpu:N (default 0)")
+    .option("--cpus-per-run <n>", "Slurm: CPUs per run (--cpus-per-task)")
+    .option("--mem <size>", "Slurm: memory per run, e.g. 16G")
+    .option("--time <limit>", "Slurm: time limit per job, e.g. 2-00:00:00; a run that hits it resumes on the next sweep")
+    .option("--account <name>", "Slurm account to charge")
+    .option("--max-concurrent <n>", "Slurm: submit one array job, at most N runs at once (%N)")
+    .option("--sbatch-arg <arg>", "Slurm: any other sbatch option, e.g. --qos=high (repeatable)", collect)
+    .option("--follow", "Slurm: keep polling, ingesting and resubmitting until every run has ended");
 }
 
 function addRunOptions(cmd: Command): Command {

@@ -10,7 +10,7 @@ import { expandGrid, makePlan } from "../src/plan/sweep.js";
 import { openStore, runDirOf } from "../src/store/db.js";
 import { ingestLines } from "../src/store/ingest.js";
 import { getRun, markEnded, upsertSweep } from "../src/store/runs.js";
-import type { CellSummary } from "../src/commands/summary.js";
+import type { CellSummary } from "../src/report/summary.js";
 import { capture, fingerprint, tempDir, withHome } from "./helpers.js";
 
 function seedHome(home: string) {

@@ -2,7 +2,8 @@
 // and the estimate of what a sweep still has to do.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { collectDryRun, type ResolvedRun } from "../src/commands/execute.js";
+import type { ResolvedRun } from "../src/bridge/request.js";
+import { collectDryRun } from "../src/plan/dry-run.js";
 import { asDescription } from "../src/plan/describe.js";
 import type { SweepPlan } from "../src/plan/sweep.js";
 import { measuredCellCosts } from "../src/store/costs.js";

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { test } from "node:test";
-import { pidAlive } from "../src/exec/orchestrator.js";
+import { pidAlive } from "../src/exec/owner.js";
 import { REPO_ROOT, runCli, startCli, tempDir } from "./helpers.js";
 
 // Two epochs of the tiny preset (4 actors x 100 steps each): gradient updates, an eval and

@@ -10,7 +10,7 @@ import { parseTableOptions, runTable } from "../src/commands/table.js";
 import type { Estimate } from "../src/report/table.js";
 import { iqm } from "../src/report/stats.js";
 import { collectStatus } from "../src/commands/status.js";
-import type { CellSummary } from "../src/commands/summary.js";
+import type { CellSummary } from "../src/report/summary.js";
 import { capture, tempDir } from "./helpers.js";
 import { buildStore, recordedSweep, type FixtureSweep } from "./report-fixture.js";
 

@@ -14,3 +14,11 @@ export interface RunRequest {
   overrides: Record<string, unknown>;
   benchmark_def?: Record<string, unknown> | null;
 }
+
+/** What Python resolves a run request to (amago2.bridge.resolve_run). */
+export interface ResolvedRun {
+  config: { agent: Record<string, unknown>; train: Record<string, unknown> };
+  /** The keys the benchmark's preset at the run's scale sets, in the preset's order. */
+  preset_keys: string[];
+  replaced_by_scale: Record<string, { preset: unknown; scale: unknown }>;
+}

@@ -3,10 +3,9 @@
 // the cell is shared rather than duplicated.
 import { loadSweepFile, resolveSweepArg } from "../plan/sweep-file.js";
 import { makePlan } from "../plan/sweep.js";
-import type { ExitCode } from "./exit-codes.js";
-import { executePlan } from "./execute.js";
-import { parseObjective, parseRunOptions, type RawRunOptions } from "./run-options.js";
-import type { SweepOptions } from "./sweep.js";
+import { parseObjective, parseRunOptions, type RawRunOptions } from "../plan/run-options.js";
+import type { ExitCode } from "../ui/errors.js";
+import { executePlan, type SweepOptions } from "./sweep.js";
 
 export interface RawAblateOptions extends RawRunOptions {
   actor?: string;

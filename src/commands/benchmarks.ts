@@ -3,7 +3,7 @@ import { asDescription, withBenchmarksFrom, type Description } from "../plan/des
 import { builtinSweeps } from "../plan/sweep-file.js";
 import { UserError } from "../ui/errors.js";
 import { createLogger } from "../ui/logger.js";
-import type { ExitCode } from "./exit-codes.js";
+import type { ExitCode } from "../ui/errors.js";
 import { renderColumns } from "../ui/columns.js";
 
 export interface BenchmarksOptions {

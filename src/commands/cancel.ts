@@ -1,12 +1,12 @@
 // `amago2 cancel <sweep|run>`: runs not running become cancelled at once; running ones are
 // flagged, and their orchestrator stops them (checkpoint first) and records them cancelled.
-import { pidAlive } from "../exec/orchestrator.js";
+import { pidAlive } from "../exec/owner.js";
 import { amagoHome, openStore, openStoreReadOnly } from "../store/db.js";
 import { getSweep, markEnded, requestCancel, runsOfSweep, type RunRow } from "../store/runs.js";
 import { UserError } from "../ui/errors.js";
 import { createLogger } from "../ui/logger.js";
-import type { ExitCode } from "./exit-codes.js";
-import { resolveRun } from "./resolve-run.js";
+import type { ExitCode } from "../ui/errors.js";
+import { resolveRun } from "../store/runs.js";
 
 export interface CancelOptions {
   target: string;

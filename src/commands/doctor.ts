@@ -8,7 +8,7 @@ import { PACKAGE_ROOT } from "../package.js";
 import { amagoHome, preflightHome } from "../store/db.js";
 import { UserError } from "../ui/errors.js";
 import { createLogger } from "../ui/logger.js";
-import type { ExitCode } from "./exit-codes.js";
+import type { ExitCode } from "../ui/errors.js";
 
 export interface DoctorOptions {
   json: boolean;

@@ -8,8 +8,8 @@ import { WORKER_LOG } from "../exec/worker-protocol.js";
 import { amagoHome, openStoreReadOnly } from "../store/db.js";
 import { getRun } from "../store/runs.js";
 import { UserError } from "../ui/errors.js";
-import type { ExitCode } from "./exit-codes.js";
-import { resolveRun } from "./resolve-run.js";
+import type { ExitCode } from "../ui/errors.js";
+import { resolveRun } from "../store/runs.js";
 
 export interface LogsOptions {
   run: string;

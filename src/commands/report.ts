@@ -7,7 +7,7 @@ import { toolVersion } from "../package.js";
 import { amagoHome } from "../store/db.js";
 import { UserError } from "../ui/errors.js";
 import { createLogger } from "../ui/logger.js";
-import type { ExitCode } from "./exit-codes.js";
+import type { ExitCode } from "../ui/errors.js";
 import {
   aggregatePanel, DEFAULT_CURVE_REPS, perTaskPanels, profilePanel, TASK_QUANTITIES, taskQuantityPanels,
 } from "../report/curves.js";

@@ -1,9 +1,9 @@
 // `amago2 runs`: every run in the store, newest last.
 import { amagoHome, openStoreReadOnly } from "../store/db.js";
-import { pidAlive, thisOwner } from "../exec/orchestrator.js";
+import { pidAlive, thisOwner } from "../exec/owner.js";
 import { listRuns, overviewOf, ownerGone, type RunOverview, type RunRow } from "../store/runs.js";
 import { createLogger } from "../ui/logger.js";
-import type { ExitCode } from "./exit-codes.js";
+import type { ExitCode } from "../ui/errors.js";
 import { renderColumns } from "../ui/columns.js";
 
 export interface RunsOptions {

@@ -3,7 +3,7 @@
 // (src/bridge/setup.ts).
 import { UserError } from "../ui/errors.js";
 import { createLogger } from "../ui/logger.js";
-import type { ExitCode } from "./exit-codes.js";
+import type { ExitCode } from "../ui/errors.js";
 
 export interface SetupOptions {
   python?: string;

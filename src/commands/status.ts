@@ -3,10 +3,10 @@ import { amagoHome, openStoreReadOnly } from "../store/db.js";
 import { listSweeps, runsOfSweep, getSweep, RUN_STATUSES } from "../store/runs.js";
 import { UserError } from "../ui/errors.js";
 import { createLogger } from "../ui/logger.js";
-import type { ExitCode } from "./exit-codes.js";
+import type { ExitCode } from "../ui/errors.js";
 import { renderRuns, toListing, type RunListing } from "./runs.js";
 import { renderColumns } from "../ui/columns.js";
-import { collectSweepSummary, renderCellSummaries, type CellSummary } from "./summary.js";
+import { collectSweepSummary, renderCellSummaries, type CellSummary } from "../report/summary.js";
 
 export interface StatusOptions {
   sweep?: string;

@@ -4,7 +4,7 @@
 import { amagoHome } from "../store/db.js";
 import { parseInteger, UserError } from "../ui/errors.js";
 import { createLogger } from "../ui/logger.js";
-import type { ExitCode } from "./exit-codes.js";
+import type { ExitCode } from "../ui/errors.js";
 import { cellsOf, type SweepRecord } from "../report/model.js";
 import { parseBootstrap, parseSweepNames, readSweeps, type BootstrapFlags } from "../report/options.js";
 import { renderTable, TABLE_FORMATS, type TableFormat } from "../report/render.js";

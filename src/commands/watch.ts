@@ -2,7 +2,7 @@
 // ingesting their journals with the progress display, until they have all ended.
 import { amagoHome } from "../store/db.js";
 import { createLogger } from "../ui/logger.js";
-import type { ExitCode } from "./exit-codes.js";
+import type { ExitCode } from "../ui/errors.js";
 
 export interface WatchOptions {
   sweep: string | null;

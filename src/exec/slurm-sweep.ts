@@ -17,7 +17,7 @@ import {
 import { UserError } from "../ui/errors.js";
 import type { Logger } from "../ui/logger.js";
 import { createProgress, type ProgressSnapshot } from "../ui/progress.js";
-import { pidAlive, thisOwner } from "./orchestrator.js";
+import { pidAlive, thisOwner } from "./owner.js";
 import { writeRequest } from "./worker-protocol.js";
 import type { RunRequest } from "../bridge/request.js";
 import {

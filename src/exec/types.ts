@@ -1,6 +1,9 @@
 // The contract between the orchestrator (commands/sweep + store, the only SQLite writer)
 // and the executors (local, slurm), which start per-run workers and report what they see.
 import type { RunRequest } from "../bridge/request.js";
+import type { Store } from "../store/db.js";
+import type { PlannedRun } from "../store/runs.js";
+import type { Logger } from "../ui/logger.js";
 
 /** One cell of a sweep, ready to run. The worker reads `<runDir>/request.json`. */
 export interface RunSpec {
@@ -48,4 +51,27 @@ export interface LocalExecutorOptions {
   runsPerGpu: number;
   /** The Python interpreter that has the amago2 package. */
   python: string;
+}
+
+/** Starts the local executor on the runs (Slurm sweeps submit batch jobs instead: exec/slurm-sweep.ts). */
+export type StartExecutor = (specs: RunSpec[], handlers: ExecutorHandlers) => LocalExecution;
+
+export interface OrchestratorOptions {
+  db: Store;
+  runs: readonly PlannedRun[];
+  startExecutor: StartExecutor;
+  /** Extra attempts for a crashed run (a Python exception is not retried: it would repeat). */
+  retries: number;
+  command: string;
+  log: Logger;
+  /** Seconds a running run may go without an event before its worker is killed; default HUNG_AFTER_S. */
+  hungAfterS?: number;
+}
+
+export interface OrchestratorResult {
+  code: 0 | 1 | 130;
+  /** Runs this process started (0 when everything had succeeded already). */
+  started: number;
+  /** Runs another live amago2 process was running; waited for, never run twice. */
+  busyElsewhere: string[];
 }

@@ -2,6 +2,7 @@
 // transaction; nothing here awaits.
 import path from "node:path";
 import type { RunRequest } from "../bridge/request.js";
+import { UserError } from "../ui/errors.js";
 import { runDirOf, type Store } from "./db.js";
 
 export const RUN_STATUSES = ["planned", "queued", "running", "succeeded", "failed", "crashed", "cancelled", "interrupted"] as const;
@@ -143,6 +144,15 @@ export function findRuns(db: Store, keyOrPrefix: string): RunRow[] {
   if (exact) return [exact];
   return (db.prepare("SELECT * FROM runs WHERE substr(key, 1, ?) = ? ORDER BY key")
     .all(keyOrPrefix.length, keyOrPrefix) as RunRow[]).map((r) => located(db, r));
+}
+
+/** A `<run>` argument: a full run key or a unique prefix of one; else one line saying what matched. */
+export function resolveRun(db: Store, arg: string): RunRow {
+  const matches = findRuns(db, arg);
+  if (matches.length === 1) return matches[0];
+  if (matches.length === 0) throw new UserError(`no run '${arg}' (see \`amago2 runs\` for the keys)`);
+  const shown = matches.slice(0, 5).map((r) => r.key).join(", ");
+  throw new UserError(`'${arg}' matches ${matches.length} runs (${shown}${matches.length > 5 ? ", ..." : ""}): give more of the key`);
 }
 
 /** The amago2 process that owns runs: its pid and host. */

@@ -34,3 +34,6 @@ export function diskFullMessage(err: unknown): string {
   return `the disk is full (${(err as Error).message}): free space, then run the same command again; ` +
     "runs resume from their checkpoints, and their journals hold every event the store could not take";
 }
+
+/** 0 ok, 1 some runs failed (or an unexpected error), 2 bad input, 130 interrupted. */
+export type ExitCode = 0 | 1 | 2 | 130;

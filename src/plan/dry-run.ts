@@ -1,19 +1,14 @@
-// What `sweep` and `ablate` share once the plan is known: validate it against Python,
-// print it (--dry-run) or record and run it, then print the result summary.
-import type { ExitCode } from "./exit-codes.js";
-import { UserError } from "../ui/errors.js";
-import { asDescription, checkOverrides, type Description } from "../plan/describe.js";
-import { expandGrid, type SweepPlan } from "../plan/sweep.js";
+// `--dry-run` of `sweep` and `ablate`: the plan as it will run (every hyperparameter as
+// Python resolves it), what is still to do, and its estimated run time from the store's
+// own measured costs.
+import type { ResolvedRun } from "../bridge/request.js";
 import { measuredCellCosts, type CellCost } from "../store/costs.js";
-import { amagoHome, openStore, openStoreReadOnly, preflightHome, runDirOf } from "../store/db.js";
-import { upsertSweep, getRun, type PlannedRun } from "../store/runs.js";
-import { formatDuration } from "../ui/progress.js";
-import type { Logger } from "../ui/logger.js";
-import { createLogger } from "../ui/logger.js";
-import { detectGpus } from "./gpus.js";
-import type { RunOptions } from "./run-options.js";
+import { openStoreReadOnly } from "../store/db.js";
+import { getRun, type PlannedRun } from "../store/runs.js";
 import { renderColumns } from "../ui/columns.js";
-import { collectSweepSummary, renderCellSummaries } from "./summary.js";
+import { formatDuration } from "../ui/progress.js";
+import type { Description } from "./describe.js";
+import type { SweepPlan } from "./sweep.js";
 
 export interface DryRunReport {
   sweep: string;
@@ -45,21 +40,13 @@ export interface DryRunReport {
   notInstalled: string | null;
 }
 
-/** What Python resolves a run request to (amago2.bridge.resolve_run). */
-export interface ResolvedRun {
-  config: { agent: Record<string, unknown>; train: Record<string, unknown> };
-  /** The keys the benchmark's preset at the run's scale sets, in the preset's order. */
-  preset_keys: string[];
-  replaced_by_scale: Record<string, { preset: unknown; scale: unknown }>;
-}
-
 /** What the store already knows of a sweep's runs: how far each got, and what cells cost. */
 export interface StoreHistory {
   progress: Map<string, { status: string; step: number }>;
   costModel: CellCost[];
 }
 
-function readHistory(home: string, plan: SweepPlan, runs: PlannedRun[]): StoreHistory {
+export function readHistory(home: string, plan: SweepPlan, runs: PlannedRun[]): StoreHistory {
   const db = openStoreReadOnly(home);
   if (db === null) return { progress: new Map(), costModel: [] };
   try {
@@ -105,7 +92,7 @@ export function collectDryRun(plan: SweepPlan, runs: PlannedRun[], desc: Descrip
 }
 
 /** "scale tiny sets d_model=64 over the benchmark preset's 128, ...", or null. */
-function replacedByScaleLine(scale: string, replaced: ResolvedRun["replaced_by_scale"]): string | null {
+export function replacedByScaleLine(scale: string, replaced: ResolvedRun["replaced_by_scale"]): string | null {
   const parts = Object.entries(replaced).map(([k, v]) => `${k}=${JSON.stringify(v.scale)} over the benchmark preset's ${JSON.stringify(v.preset)}`);
   return parts.length ? `scale ${scale} sets ${parts.join(", ")} (use overrides to change what a scale sets)` : null;
 }
@@ -132,7 +119,7 @@ function estimateLines(report: DryRunReport, home: string): string[] {
   return lines;
 }
 
-function renderDryRun(report: DryRunReport, home: string): string {
+export function renderDryRun(report: DryRunReport, home: string): string {
   const table = renderColumns(["key", "actor", "critic", "seed", "steps to do", "estimate"],
     report.runs.map((r) => [r.key, r.actor, r.critic, String(r.seed), r.stepsToDo.toLocaleString("en-US"),
       r.estimatedSeconds === null ? "?" : formatDuration(r.estimatedSeconds)]));
@@ -152,96 +139,4 @@ function renderDryRun(report: DryRunReport, home: string): string {
     ...estimateLines(report, home),
     ...(report.notInstalled ? [`not runnable here yet: ${report.notInstalled}`] : []),
   ].join("\n");
-}
-
-/** The command line as the user typed it, for the record of every run. */
-export function commandLine(argv: readonly string[] = process.argv): string {
-  return ["amago2", ...argv.slice(2)].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(" ");
-}
-
-export async function executePlan(plan: SweepPlan, opts: RunOptions, log: Logger = createLogger(opts)): Promise<ExitCode> {
-  const home = amagoHome();
-  if (!opts.dryRun) preflightHome(home);
-  const { resolvePython, callPythonJson } = await import("../bridge/python.js");
-  // A built-in benchmark picks its interpreter (Procgen's live in their own runtime); a
-  // user-defined set is made of Gymnasium ids, which the project venv runs.
-  const choice = { python: opts.python, ...(plan.benchmarkDef ? {} : { benchmark: plan.benchmark }) };
-  let python: string;
-  let notInstalled: string | null = null;
-  try {
-    python = await resolvePython(choice);
-  } catch (err) {
-    // A dry run still prints the plan of a benchmark whose runtime is missing (its presets
-    // are known to every interpreter), and says what to install.
-    if (!(opts.dryRun && err instanceof UserError && choice.benchmark !== undefined)) throw err;
-    python = await resolvePython({ python: opts.python });
-    notInstalled = err.message;
-  }
-  const desc = asDescription(await callPythonJson(python, "describe"));
-  checkOverrides(plan.overrides, desc, plan.source);
-  // One environment of the benchmark, built and stepped in the interpreter the runs will
-  // use: a broken runtime is one line here, not a failed run per cell. A dry run still
-  // prints the plan of a benchmark it cannot run yet, and says why.
-  if (notInstalled === null) {
-    const { benchmarkProblem } = await import("../bridge/runtime.js");
-    const problem = await benchmarkProblem(python, { name: plan.benchmark, ...(plan.benchmarkDef ? { benchmark_def: plan.benchmarkDef } : {}) });
-    if (problem !== null && !(opts.dryRun && problem.state !== "invalid")) throw new UserError(problem.line);
-    notInstalled = problem?.line ?? null;
-  }
-  const runs = expandGrid(plan, (key) => runDirOf(home, key));
-  // Every cell resolves to the same settings but for actor, critic and seed: Python
-  // resolving the first one checks them all, and says exactly what will run.
-  const resolved = (await callPythonJson(python, "resolve_run", runs[0].request)) as ResolvedRun | { error: string };
-  if ("error" in resolved) throw new UserError(`${plan.source}: ${resolved.error}`);
-
-  if (opts.dryRun) {
-    const report = collectDryRun(plan, runs, desc, resolved, notInstalled, readHistory(home, plan, runs));
-    log.out(opts.json ? JSON.stringify(report, null, 2) : renderDryRun(report, home));
-    return 0;
-  }
-
-  const replaced = replacedByScaleLine(plan.scale, resolved.replaced_by_scale);
-  if (replaced !== null) log.info(replaced);
-  if (opts.execution.executor === "slurm") await (await import("../exec/slurm.js")).preflightSlurm(opts.execution.slurm);
-  const db = openStore(home);
-  try {
-    const command = commandLine();
-    upsertSweep(db, { name: plan.name, benchmark: plan.benchmark, scale: plan.scale, source: plan.source, command }, runs);
-    let result: { code: ExitCode; started: number; busyElsewhere: string[] };
-    if (opts.execution.executor === "slurm") {
-      log.info(`sweep ${plan.name}: ${runs.length} runs on Slurm; store ${home}`);
-      const { orchestrateSlurm } = await import("../exec/slurm-sweep.js");
-      const { code, submitted, inFlight } = await orchestrateSlurm({
-        db, home, runs, slurm: opts.execution.slurm, python, retries: opts.retries, command,
-        follow: opts.execution.follow, log,
-      });
-      result = { code, started: submitted, busyElsewhere: inFlight };
-    } else {
-      const gpus = opts.gpus === "auto" ? await detectGpus() : opts.gpus;
-      log.info(`sweep ${plan.name}: ${runs.length} runs, ${gpus ? `GPUs ${gpus.join(",")} x ${opts.runsPerGpu}` : `${opts.parallel} CPU slot(s)`}; store ${home}`);
-      const { orchestrate } = await import("../exec/orchestrator.js");
-      const { startLocal } = await import("../exec/local.js");
-      const executor = { parallel: opts.parallel, gpus, runsPerGpu: opts.runsPerGpu, python };
-      result = await orchestrate({
-        db, runs, retries: opts.retries, command, log,
-        startExecutor: (specs, handlers) => startLocal(specs, executor, handlers),
-      });
-    }
-    if (result.started === 0 && result.busyElsewhere.length === 0) log.info("every run of this sweep has succeeded already; nothing to start");
-    const cells = collectSweepSummary(db, plan.name);
-    if (opts.json) {
-      const statuses = runs.map((r) => ({ key: r.key, actor: r.actor, critic: r.critic, seed: r.seed, status: getRun(db, r.key)!.status }));
-      log.out(JSON.stringify({ sweep: plan.name, exitCode: result.code, started: result.started, runs: statuses, cells }, null, 2));
-    } else if (cells.some((c) => c.succeeded > 0)) {
-      // The ablation table, exactly as `amago2 table <sweep>` prints it.
-      log.out("");
-      const { parseTableOptions, runTable } = await import("./table.js");
-      await runTable(parseTableOptions([plan.name], {}));
-    } else {
-      log.out(`\nsweep ${plan.name} (${plan.benchmark}, scale ${plan.scale}): no run has succeeded\n${renderCellSummaries(cells)}`);
-    }
-    return result.code;
-  } finally {
-    db.close();
-  }
 }

@@ -1,10 +1,9 @@
 // The options `sweep` and `ablate` share: raw strings from commander in, validated values
 // out. Every mistake is a UserError naming the flag and what would be right.
-import type { Command } from "commander";
 import { parseInteger, UserError } from "../ui/errors.js";
-import { MAX_STEPS, normaliseObjectives, normaliseSeeds, SCALES, sweepName, type Objective, type Scale } from "../plan/sweep-file.js";
-import type { PlanFlags } from "../plan/sweep.js";
-import { resolveExecution, type Execution, type FileExecution, type RawExecutionFlags } from "../plan/execution-options.js";
+import { MAX_STEPS, normaliseObjectives, normaliseSeeds, SCALES, sweepName, type Objective, type Scale } from "./sweep-file.js";
+import type { PlanFlags } from "./sweep.js";
+import { resolveExecution, type Execution, type FileExecution, type RawExecutionFlags } from "./execution-options.js";
 
 export interface RawRunOptions extends RawExecutionFlags {
   seeds?: string;
@@ -92,23 +91,4 @@ export function parseRunOptions(raw: RawRunOptions, fileExecution?: FileExecutio
     execution: resolveExecution(raw, fileExecution),
     ...(raw.python !== undefined ? { python: raw.python } : {}),
   };
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
-/** The executor flags of `sweep` and `ablate`. */
-export function addExecutionOptions(cmd: Command): Command {
-  return cmd
-    .option("--executor <local|slurm>", "where runs execute: this machine (default) or a Slurm cluster")
-    .option("--partition <name>", "Slurm partition")
-    .option("--gpus-per-run <n>", "Slurm: GPUs per run, requested as --gres=gpu:N (default 0)")
-    .option("--cpus-per-run <n>", "Slurm: CPUs per run (--cpus-per-task)")
-    .option("--mem <size>", "Slurm: memory per run, e.g. 16G")
-    .option("--time <limit>", "Slurm: time limit per job, e.g. 2-00:00:00; a run that hits it resumes on the next sweep")
-    .option("--account <name>", "Slurm account to charge")
-    .option("--max-concurrent <n>", "Slurm: submit one array job, at most N runs at once (%N)")
-    .option("--sbatch-arg <arg>", "Slurm: any other sbatch option, e.g. --qos=high (repeatable)", collect)
-    .option("--follow", "Slurm: keep polling, ingesting and resubmitting until every run has ended");
 }

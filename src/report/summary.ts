@@ -3,9 +3,9 @@
 // (the IQM of each headline metric over the cell's runs x tasks, with "final" as
 // report/model.ts defines it) minus the bootstrap intervals, so `status` stays instant.
 // `collect` returns rows, `render` text.
-import { collectSweeps } from "../report/collect.js";
-import { cellMatrix, cellsOf, describePoint, headlineMetrics, TRIAL_RULE, type ScorePoint } from "../report/model.js";
-import { iqm } from "../report/stats.js";
+import { collectSweeps } from "./collect.js";
+import { cellMatrix, cellsOf, describePoint, headlineMetrics, TRIAL_RULE, type ScorePoint } from "./model.js";
+import { iqm } from "./stats.js";
 import type { Store } from "../store/db.js";
 import { renderColumns } from "../ui/columns.js";
 
