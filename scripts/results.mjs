@@ -46,8 +46,7 @@ const tableMd = amago2("table", sweep, "--vs", BASELINE);
 const perTaskMd = amago2("table", sweep, "--per-task");
 const plan = JSON.parse(amago2("sweep", SWEEP_FILE, "--dry-run", "--json"));
 rmSync(OUT_DIR, { recursive: true, force: true });
-amago2("plot", sweep, "--per-task", "--out", OUT_DIR);
-for (const file of readdirSync(OUT_DIR)) if (file.endsWith(".svg")) rmSync(path.join(OUT_DIR, file));
+amago2("plot", sweep, "--per-task", "--format", "png", "--out", OUT_DIR);
 amago2("report", sweep, "--out", path.join(OUT_DIR, "report.html"));
 
 // ---------------------------------------------------------------- what the store holds

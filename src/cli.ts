@@ -144,6 +144,7 @@ export function buildProgram(dispatch: Dispatch): Command {
     .argument("[sweep...]", "sweep names")
     .option("--out <dir>", "directory for the SVG and PNG files")
     .option("--per-task", "also one small panel per task")
+    .option("--format <list>", "svg, png or svg,png (default svg,png)")
     .option("--reps <n>", "bootstrap repetitions per point (default 2000)")
     .option("--seed <n>", "bootstrap seed (default 0)")
     .action(command(dispatch, "plot", () => import("./commands/plot.js")
@@ -151,7 +152,8 @@ export function buildProgram(dispatch: Dispatch): Command {
 
   program.command("report").description("one self-contained HTML report of a sweep: plan, runs, tables, curves")
     .argument("[sweep]", "sweep name")
-    .option("--out <file.html>", "where to write the report")
+    .option("--out <file>", "where to write the report: an .html file, or an .md file with --format md")
+    .option("--format <format>", "html (default): one self-contained file; md: Markdown, its figures as PNGs in <name>-figures/")
     .option("--reps <n>", "bootstrap repetitions (default 50000 for tables, 2000 for curves)")
     .option("--seed <n>", "bootstrap seed (default 0)")
     .action(command(dispatch, "report", () => import("./commands/report.js")

@@ -61,7 +61,9 @@ test("argv: table, plot and report reach their commands with validated options",
 
 test("argv: bad table, plot and report input exits 2 with one line and runs nothing", async () => {
   for (const argv of [["table", "--stat", "max"], ["table", "--format", "xml"], ["table", "--vs", "x"], ["plot", "a"],
-    ["plot", "--out", "d"], ["report", "a", "--out", "x.txt"], ["report", "a", "b", "--out", "r.html"]]) {
+    ["plot", "--out", "d"], ["plot", "a", "--out", "d", "--format", "pdf"], ["report", "a", "--out", "x.txt"],
+    ["report", "a", "b", "--out", "r.html"], ["report", "a", "--out", "r.html", "--format", "md"],
+    ["report", "a", "--out", "r.md", "--format", "tex"]]) {
     const { code, command, stderr } = await dispatched(argv);
     assert.equal(code, 2, argv.join(" "));
     assert.equal(command, undefined);
@@ -92,6 +94,9 @@ test("table options: bad input is one clear line", () => {
   userError(() => parsePlotOptions(["mw"], {}), /needs --out DIR/);
   userError(() => parseReportOptions(undefined, { out: "r.html" }), /needs a sweep name/);
   userError(() => parseReportOptions("mw", { out: "r.txt" }), /--out must name an .html file/);
+  userError(() => parsePlotOptions(["mw"], { out: "d", format: "svg,pdf" }), /--format must be svg, png or svg,png, got 'svg,pdf'/);
+  userError(() => parseReportOptions("mw", { out: "r.html", format: "md" }), /--format md needs --out to name an .md file/);
+  userError(() => parseReportOptions("mw", { out: "r.md", format: "pdf" }), /--format must be one of html, md, got 'pdf'/);
 });
 
 test("table: prints the ablation with the definition of final under it; CSV keeps prose on stderr", async () => {
@@ -184,6 +189,34 @@ test("report: one self-contained HTML file with plan, statuses, tables, curves a
     assert.ok((html.match(/<svg /g) ?? []).length >= 4);
     assert.match(html, /<pre class="versions">[^<]*&#34;torch&#34;: &#34;2\.13\.0&#34;/);
     assert.ok(existsSync(file));
+  } finally {
+    cleanup();
+  }
+});
+
+test("plot --format png and report --format md: only the asked-for files, the page linking its figures", async () => {
+  const { env, cleanup, home } = fixtureHome();
+  try {
+    const out = path.join(home, "pngs");
+    await capture(() => runPlot(parsePlotOptions(["mw"], { out, format: "png", reps: "200" }, env)));
+    const names = readdirSync(out);
+    assert.ok(names.length > 0 && names.every((n) => n.endsWith(".png")), names.join(" "));
+    assert.ok(names.includes("mw-success.png"));
+
+    const file = path.join(home, "md", "report.md");
+    const figures = path.join(home, "md", "report-figures");
+    const { result, stdout } = await capture(() => runReport(parseReportOptions("mw", { out: file, format: "md", reps: "200" }, env)));
+    assert.equal(result, 0);
+    assert.equal(stdout.trim(), file);
+    const md = readFileSync(file, "utf8");
+    assert.match(md, /^# amago2 report: mw$/m);
+    assert.match(md, /^\*\*mw: IQM \[95% CI\]\*\*$/m);
+    assert.match(md, /P\(success > dep\/dep\)/);
+    assert.equal(md.split("\n").filter((l) => /^\| (dep|ind) \| (dep|ind) \| \d \| (succeeded|running) \|/.test(l)).length, 8);
+    const links = [...md.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => m[1]);
+    assert.ok(links.length >= 4);
+    assert.deepEqual(links.map((l) => path.join(home, "md", l)).filter((f) => !existsSync(f)), [], "every linked figure exists");
+    assert.deepEqual(readdirSync(figures).sort(), links.map((l) => path.basename(l)).sort(), "no figure is left unlinked");
   } finally {
     cleanup();
   }

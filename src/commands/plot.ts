@@ -1,6 +1,7 @@
 // `amago2 plot <sweep...> --out DIR`: learning curves (IQM over runs x tasks with bootstrap
 // bands, one line per cell) per headline metric and the headline metric's performance
-// profile of final scores, as SVG and PNG; --per-task adds small multiples, one panel per task.
+// profile of final scores, as SVG and PNG (--format picks either); --per-task adds small
+// multiples, one panel per task.
 // The learner's per-task measurements (each task's share of the gradient, value scale,
 // filter pass rate) come as one figure each, a panel per cell, a line per task.
 
@@ -21,13 +22,19 @@ import { renderPanelsSvg } from "../report/svg.js";
 export interface RawPlotOptions extends BootstrapFlags {
   perTask?: boolean;
   out?: string;
+  format?: string;
 }
+
+export const FIGURE_FORMATS = ["svg", "png"] as const;
+export type FigureFormat = (typeof FIGURE_FORMATS)[number];
 
 export interface PlotOptions {
   home: string;
   sweeps: string[];
   perTask: boolean;
   outDir: string;
+  /** The files written per figure, in this order. */
+  formats: FigureFormat[];
   curves: CurveOptions;
 }
 
@@ -42,12 +49,18 @@ export function parsePlotOptions(sweeps: readonly string[], raw: RawPlotOptions,
   if (raw.out === undefined || raw.out.trim() === "") {
     throw new UserError("plot needs --out DIR: the directory to write the SVG and PNG files to");
   }
+  const formats = (raw.format ?? "svg,png").split(",").map((f) => f.trim());
+  const bad = formats.find((f) => !FIGURE_FORMATS.includes(f as FigureFormat));
+  if (bad !== undefined) {
+    throw new UserError(`--format must be svg, png or svg,png, got '${raw.format}'`);
+  }
   const { reps, seed } = parseBootstrap(raw);
   return {
     home: amagoHome(env),
     sweeps: parseSweepNames(sweeps),
     perTask: Boolean(raw.perTask),
     outDir: path.resolve(cwd, raw.out),
+    formats: FIGURE_FORMATS.filter((f) => formats.includes(f)),
     curves: { reps: reps ?? DEFAULT_CURVE_REPS, seed },
   };
 }
@@ -91,11 +104,11 @@ export async function runPlot(opts: PlotOptions): Promise<ExitCode> {
   }
   mkdirSync(opts.outDir, { recursive: true });
   for (const [stem, svg] of figures) {
-    const svgPath = path.join(opts.outDir, `${stem}.svg`);
-    const pngPath = path.join(opts.outDir, `${stem}.png`);
-    writeFileSync(svgPath, svg);
-    writeFileSync(pngPath, svgToPng(svg));
-    log.out(`${svgPath}\n${pngPath}`);
+    for (const format of opts.formats) {
+      const file = path.join(opts.outDir, `${stem}.${format}`);
+      writeFileSync(file, format === "svg" ? svg : svgToPng(svg));
+      log.out(file);
+    }
   }
   return 0;
 }

@@ -1,7 +1,8 @@
 // `amago2 report <sweep> --out report.html`: one self-contained HTML file with the sweep's
-// plan, run statuses, the ablation tables and the learning curves.
+// plan, run statuses, the ablation tables and the learning curves; `--format md --out
+// report.md`: the same as Markdown, its figures as PNG files in report-figures/ beside it.
 
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { toolVersion } from "../package.js";
 import { amagoHome } from "../store/db.js";
@@ -11,19 +12,27 @@ import type { ExitCode } from "../ui/errors.js";
 import {
   aggregatePanel, DEFAULT_CURVE_REPS, perTaskPanels, profilePanel, TASK_QUANTITIES, taskQuantityPanels,
 } from "../report/curves.js";
-import { renderReportHtml } from "../report/html.js";
+import { renderReportHtml, type ReportContent } from "../report/html.js";
+import { renderReportMarkdown } from "../report/markdown.js";
 import { cellsOf, headlineMetrics } from "../report/model.js";
 import { parseBootstrap, parseSweepNames, readSweeps, type BootstrapFlags } from "../report/options.js";
+import { svgToPng } from "../report/png.js";
+import { renderPanelsSvg } from "../report/svg.js";
 import { aggregateTable, perTaskTable, type TableOptions } from "../report/table.js";
 
 export interface RawReportOptions extends BootstrapFlags {
   out?: string;
+  format?: string;
 }
+
+export const REPORT_FORMATS = ["html", "md"] as const;
+export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
 export interface ReportOptions {
   home: string;
   sweep: string;
   outFile: string;
+  format: ReportFormat;
   reps: number | null;
   seed: number;
 }
@@ -31,6 +40,7 @@ export interface ReportOptions {
 /** The baseline the report compares every cell against: the paper's AMAGO-1-style cell. */
 const BASELINE = { actor: "dep", critic: "dep" };
 const PER_TASK_COLUMNS = 4;
+const FIGURE_FILE = /^\d{2}\.png$/;
 
 export function parseReportOptions(sweep: string | undefined, raw: RawReportOptions,
   env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): ReportOptions {
@@ -38,9 +48,16 @@ export function parseReportOptions(sweep: string | undefined, raw: RawReportOpti
   if (raw.out === undefined || raw.out.trim() === "") {
     throw new UserError("report needs --out FILE.html: where to write the report");
   }
-  if (!raw.out.endsWith(".html")) throw new UserError(`--out must name an .html file, got '${raw.out}'`);
+  const format = raw.format ?? "html";
+  if (!REPORT_FORMATS.includes(format as ReportFormat)) {
+    throw new UserError(`--format must be one of ${REPORT_FORMATS.join(", ")}, got '${format}'`);
+  }
+  if (format === "html" && !raw.out.endsWith(".html")) {
+    throw new UserError(`--out must name an .html file, or an .md file with --format md, got '${raw.out}'`);
+  }
+  if (format === "md" && !raw.out.endsWith(".md")) throw new UserError(`--format md needs --out to name an .md file, got '${raw.out}'`);
   const [name] = parseSweepNames([sweep]);
-  return { home: amagoHome(env), sweep: name, outFile: path.resolve(cwd, raw.out), ...parseBootstrap(raw) };
+  return { home: amagoHome(env), sweep: name, outFile: path.resolve(cwd, raw.out), format: format as ReportFormat, ...parseBootstrap(raw) };
 }
 
 export async function runReport(opts: ReportOptions): Promise<ExitCode> {
@@ -70,16 +87,32 @@ export async function runReport(opts: ReportOptions): Promise<ExitCode> {
         panels, columns: 2, open: quantity === "critic_grad_share" });
     }
   }
-  const html = renderReportHtml({
+  const content: ReportContent = {
     sweep,
     tables: [aggregateTable([sweep], tableOpts), aggregateTable([sweep], { ...tableOpts, stat: "all", vs: null })],
     moreTables: [perTaskTable([sweep], { ...tableOpts, perTask: true, vs: null })],
     figures,
     generatedAt: new Date(),
     toolVersion: toolVersion(),
-  });
+  };
+  const log = createLogger();
   mkdirSync(path.dirname(opts.outFile), { recursive: true });
-  writeFileSync(opts.outFile, html);
-  createLogger().out(opts.outFile);
+  if (opts.format === "html") {
+    writeFileSync(opts.outFile, renderReportHtml(content));
+  } else {
+    // The figures are NN.png in a folder named after the page. An earlier report's figures
+    // go first, so none lingers; any other file there is left alone.
+    const folder = `${path.basename(opts.outFile, ".md")}-figures`;
+    const dir = path.join(path.dirname(opts.outFile), folder);
+    mkdirSync(dir, { recursive: true });
+    for (const old of readdirSync(dir)) if (FIGURE_FILE.test(old)) rmSync(path.join(dir, old));
+    const files = content.figures.map((f, i) => {
+      const file = `${String(i + 1).padStart(2, "0")}.png`;
+      writeFileSync(path.join(dir, file), svgToPng(renderPanelsSvg(f.panels, f.columns)));
+      return `${folder}/${file}`;
+    });
+    writeFileSync(opts.outFile, renderReportMarkdown(content, files));
+  }
+  log.out(opts.outFile);
   return 0;
 }

@@ -5,6 +5,7 @@
 import type { Panel } from "./curves.js";
 import type { RunRecord, SweepRecord } from "./model.js";
 import { escapeHtml, renderTableHtml } from "./render.js";
+import { planRows, runCells, runHeader } from "./sections.js";
 import { renderPanelsSvg } from "./svg.js";
 import type { TableModel } from "./table.js";
 
@@ -45,43 +46,27 @@ function json(value: unknown): string {
 }
 
 function planSection(sweep: SweepRecord): string {
-  const uniq = (xs: (string | number)[]): string => [...new Set(xs)].sort().join(", ");
-  const counts = new Map<string, number>();
-  for (const run of sweep.runs) counts.set(run.status, (counts.get(run.status) ?? 0) + 1);
-  const rows: [string, string][] = [
-    ["benchmark", sweep.benchmark],
-    ["scale", sweep.scale],
-    ["sweep file", sweep.source],
-    ["command", sweep.command],
-    ["planned", new Date(sweep.createdAt * 1000).toISOString()],
-    ["actor", uniq(sweep.runs.map((r) => r.actor))],
-    ["critic", uniq(sweep.runs.map((r) => r.critic))],
-    ["seeds", uniq(sweep.runs.map((r) => r.seed))],
-    ...sweep.axes.map((a): [string, string] => [a, uniq(sweep.runs.map((r) => r.axes[a] ?? ""))]),
-    ["runs", `${sweep.runs.length}: ${[...counts].map(([s, n]) => `${n} ${s}`).join(", ")}`],
-  ];
-  return `<h2 id="plan">Plan</h2>\n<dl class="plan">${rows.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join("")}</dl>`;
+  return `<h2 id="plan">Plan</h2>\n<dl class="plan">${planRows(sweep).map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join("")}</dl>`;
 }
 
+/** A run's cells, the status and counts styled, then its key with config and versions behind a <details>. */
 function runRow(run: RunRecord, axes: string[]): string {
-  const progress = run.totalSteps ? `${run.step} / ${run.totalSteps}` : String(run.step);
-  const cells = [run.actor, run.critic, ...axes.map((a) => run.axes[a] ?? ""), String(run.seed)]
-    .map((v) => `<td>${escapeHtml(v)}</td>`).join("");
+  const header = ["actor", "critic", ...axes, "seed"];
+  const cells = runCells(run, axes).map((v, i) => {
+    if (i < header.length) return `<td>${escapeHtml(v)}</td>`;
+    if (i === header.length) return `<td class="status status-${escapeHtml(v)}">${escapeHtml(v)}</td>`;
+    return i <= header.length + 2 ? `<td class="num">${escapeHtml(v)}</td>` : `<td>${escapeHtml(v)}</td>`;
+  }).join("");
   const details = `<details><summary>config and versions</summary>
 <p>command: <code>${escapeHtml(run.command)}</code></p>
 <p>versions</p><pre class="versions">${json(run.versions)}</pre>
 <p>resolved config</p><pre class="config">${json(run.config)}</pre>
 <p>request</p><pre>${json(run.request)}</pre></details>`;
-  return `<tr class="run" data-key="${escapeHtml(run.key)}">${cells}` +
-    `<td class="status status-${escapeHtml(run.status)}">${escapeHtml(run.status)}</td>` +
-    `<td class="num">${escapeHtml(progress)}</td><td class="num">${run.attempts}</td>` +
-    `<td>${escapeHtml(run.device ?? "")}</td><td>${escapeHtml(run.error ?? "")}</td>` +
-    `<td><code>${escapeHtml(run.key)}</code>${details}</td></tr>`;
+  return `<tr class="run" data-key="${escapeHtml(run.key)}">${cells}<td><code>${escapeHtml(run.key)}</code>${details}</td></tr>`;
 }
 
 function runsSection(sweep: SweepRecord): string {
-  const head = ["actor", "critic", ...sweep.axes, "seed", "status", "env steps", "attempts", "device", "error", "run"]
-    .map((h) => `<th>${escapeHtml(h)}</th>`).join("");
+  const head = [...runHeader(sweep), "run"].map((h) => `<th>${escapeHtml(h)}</th>`).join("");
   return `<h2 id="runs">Runs</h2>\n<div class="scroll"><table class="runs"><thead><tr>${head}</tr></thead><tbody>\n` +
     `${sweep.runs.map((r) => runRow(r, sweep.axes)).join("\n")}\n</tbody></table></div>`;
 }
