@@ -75,19 +75,19 @@ def run(*cmd: str) -> str:
     return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
 
 
-def build_runtime(base_python: str, venv: Path, torch: str, extra: str, benchmarks: list[str]) -> dict:
+def build_runtime(base_python: str, venv: Path, torch: str, extras: list[str], benchmarks: list[str]) -> dict:
     """Install a runtime from nothing into `venv`, check its benchmarks, return its graph."""
     run(base_python, "-m", "venv", str(venv))
     python = str(venv / "bin" / "python")
     pip = (python, "-m", "pip", "install", "--disable-pip-version-check", "--quiet")
     run(*pip, "--upgrade", "pip", "setuptools")
     run(*pip, f"torch=={torch}")
-    run(*pip, "-e", f"{ROOT / 'python'}[{extra}]")
+    run(*pip, "-e", f"{ROOT / 'python'}[{','.join(extras)}]")
     checks = json.loads(run(python, "-c", CHECK, json.dumps(benchmarks)).strip().splitlines()[-1])
     failed = {n: c["error"] for n, c in checks.items() if c["state"] != "ok"}
     if failed:
-        sys.exit(f"not locking: in the fresh {extra} runtime these benchmarks do not run: {json.dumps(failed, indent=2)}")
-    roots = {"amago2": [extra], "pip": [], "setuptools": [], "torch": []}
+        sys.exit(f"not locking: in the fresh {'+'.join(extras)} runtime these benchmarks do not run: {json.dumps(failed, indent=2)}")
+    roots = {"amago2": extras, "pip": [], "setuptools": [], "torch": []}
     return json.loads(run(python, "-c", GRAPH, json.dumps(roots)))
 
 
@@ -164,14 +164,15 @@ def main() -> None:
     if args.torch is None:
         parser.error("there is no lock to take torch's version from: give --torch")
     with tempfile.TemporaryDirectory(prefix="amago2-lock-") as tmp:
-        main_graph = build_runtime(sys.executable, Path(tmp) / "main", args.torch, "test", MAIN_BENCHMARKS)
-        procgen_graph = build_runtime(args.procgen_python, Path(tmp) / "procgen", args.torch, "procgen",
+        main_graph = build_runtime(sys.executable, Path(tmp) / "main", args.torch, ["test"], MAIN_BENCHMARKS)
+        # The Procgen runtime holds the test tools too: the suite runs its Procgen trials in it.
+        procgen_graph = build_runtime(args.procgen_python, Path(tmp) / "procgen", args.torch, ["procgen", "test"],
                                       PROCGEN_BENCHMARKS)
 
     LOCKS.mkdir(exist_ok=True)
     write(LOCKS / "main.txt", "The main runtime (.venv), test tools included.", python_version(sys.executable), main_graph)
     write(LOCKS / "procgen.txt", "The Procgen runtime (.venv-procgen, `amago2 setup --procgen`): procgen2 needs numpy<2\n"
-          "and the old gym, which the main runtime cannot hold.", python_version(args.procgen_python), procgen_graph)
+          "and the old gym, which the main runtime cannot hold. Test tools included.", python_version(args.procgen_python), procgen_graph)
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,7 @@
 // The one test command (`npm test` runs it after the build): the Python suite with the
-// project venv's pytest, then the compiled TypeScript tests with node:test. Both always
-// run; the exit code is non-zero if either failed; both summaries are printed at the end.
+// project venv's pytest (and its Procgen tests in .venv-procgen where that exists), then
+// the compiled TypeScript tests with node:test. All always run; the exit code is non-zero
+// if any failed; their summaries are printed at the end.
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
@@ -27,12 +28,31 @@ function run(cmd, args) {
 
 const results = [];
 
+/** pytest's last summary line ("153 passed, 21 skipped in ..."). */
+function pytestSummary(tail) {
+  const line = tail.split("\n").reverse().find((l) => /\b(passed|failed|error|no tests ran)\b/.test(l)) ?? "(no summary)";
+  return line.replace(/=/g, "").trim();
+}
+
 if (!existsSync(python)) {
   results.push({ name: "python (pytest)", code: 1, summary: `no interpreter at ${python}: run \`node bin/amago2.js setup\` or .ci/run` });
 } else {
   const py = await run(python, ["-m", "pytest", "python/tests", "-q", "-p", "no:cacheprovider"]);
-  const line = py.tail.split("\n").reverse().find((l) => /\b(passed|failed|error|no tests ran)\b/.test(l)) ?? "(no summary)";
-  results.push({ name: "python (pytest)", code: py.code, summary: line.replace(/=/g, "").trim() });
+  results.push({ name: "python (pytest)", code: py.code, summary: pytestSummary(py.tail) });
+}
+
+// Procgen's trials need its own runtime (numpy<2, the old gym): where `amago2 setup
+// --procgen` made one, the tests marked `procgen` run in it too.
+const procgenPython = path.join(root, ".venv-procgen", "bin", "python");
+if (existsSync(procgenPython)) {
+  const probe = await run(procgenPython, ["-c", "import importlib.util, sys; sys.exit(importlib.util.find_spec('pytest') is None)"]);
+  if (probe.code !== 0) {
+    results.push({ name: "procgen (pytest)", code: 0, skipped: true,
+      summary: "skipped: .venv-procgen has no pytest (made before its lock held it); `node bin/amago2.js setup --procgen` brings it to the lock" });
+  } else {
+    const pg = await run(procgenPython, ["-m", "pytest", "python/tests", "-m", "procgen", "-q", "-p", "no:cacheprovider"]);
+    results.push({ name: "procgen (pytest)", code: pg.code, summary: pytestSummary(pg.tail) });
+  }
 }
 
 const testDir = path.join(root, "dist", "tests");
@@ -46,5 +66,5 @@ if (files.length === 0) {
 }
 
 process.stdout.write("\n== test summary ==\n");
-for (const r of results) process.stdout.write(`${r.code === 0 ? "PASS" : "FAIL"}  ${r.name}: ${r.summary}\n`);
+for (const r of results) process.stdout.write(`${r.skipped ? "SKIP" : r.code === 0 ? "PASS" : "FAIL"}  ${r.name}: ${r.summary}\n`);
 process.exit(results.every((r) => r.code === 0) ? 0 : 1);
