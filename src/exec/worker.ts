@@ -37,7 +37,16 @@ function exitWorker(code: number): never {
   process.exit(code);
 }
 
-async function main(): Promise<number> {
+/** What this worker runs, from its argv, request file and AMAGO2_ENTRY; a usage error is written and its exit code returned. */
+interface Invocation {
+  runDir: string;
+  requestJson: string;
+  entry: string;
+  moduleName: string;
+  functionName: string;
+}
+
+function readInvocation(): Invocation | number {
   const runDir = process.argv[2];
   if (!runDir || process.argv.length > 3) {
     process.stderr.write("usage: node worker.js <runDir>  (reads <runDir>/request.json)\n");
@@ -57,13 +66,15 @@ async function main(): Promise<number> {
     process.stderr.write(`AMAGO2_ENTRY must be module:function, got ${JSON.stringify(entry)}\n`);
     return WORKER_EXIT.usage;
   }
+  return { runDir, requestJson, entry, moduleName, functionName };
+}
 
-  // Python's stdout and stderr go straight to this file (an O_APPEND descriptor shared with
-  // the child), so they survive this process dying.
-  const logFd = openSync(path.join(runDir, WORKER_LOG), "a");
-  const log = (line: string) => writeSync(logFd, `[worker ${new Date().toISOString()}] ${line}\n`);
-  const send = process.send ? (message: WorkerMessage) => sendToParent(message) : null;
-
+/**
+ * The ways a stop is asked for: the executor's `stop` message, the executor going away, or
+ * a first SIGINT/SIGTERM. A second signal means "now": no checkpoint, Python goes with us.
+ * Returns whether a stop has been asked for.
+ */
+function listenForStop(log: (line: string) => void): () => boolean {
   let stopRequested = false;
   const requestStop = (why: string) => {
     if (stopRequested) return;
@@ -76,20 +87,31 @@ async function main(): Promise<number> {
   // The executor is gone (killed, crashed): nobody is left to record the run, so stop it
   // cleanly; the next sweep resumes it from the checkpoint.
   process.on("disconnect", () => requestStop("executor disconnected"));
-
   let signalsSeen = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signalsSeen += 1;
     if (signalsSeen === 1) return requestStop(signal);
-    // A second signal means "now": no checkpoint, Python goes with us.
     log(`second ${signal}: killing python without a checkpoint`);
     openBridge?.com.proc?.kill("SIGKILL");
     exitWorker(WORKER_EXIT.crashed);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  return () => stopRequested;
+}
 
-  log(`run ${runDir}: ${entry} with ${chosenPython()} (pid ${process.pid})`);
+async function main(): Promise<number> {
+  const run = readInvocation();
+  if (typeof run === "number") return run;
+
+  // Python's stdout and stderr go straight to this file (an O_APPEND descriptor shared with
+  // the child), so they survive this process dying.
+  const logFd = openSync(path.join(run.runDir, WORKER_LOG), "a");
+  const log = (line: string) => writeSync(logFd, `[worker ${new Date().toISOString()}] ${line}\n`);
+  const send = process.send ? (message: WorkerMessage) => sendToParent(message) : null;
+  const stopRequested = listenForStop(log);
+
+  log(`run ${run.runDir}: ${run.entry} with ${chosenPython()} (pid ${process.pid})`);
   const pythonia = await importPythonia(chosenPython(), logFd);
   openBridge = pythonia;
   const child = pythonia.com.proc;
@@ -99,10 +121,10 @@ async function main(): Promise<number> {
 
   const emit = (eventJson: string): boolean => {
     send?.({ type: "event", line: eventJson });
-    return stopRequested;
+    return stopRequested();
   };
 
-  const training = callEntry(pythonia, moduleName, functionName, requestJson, emit)
+  const training = callEntry(pythonia, run.moduleName, run.functionName, run.requestJson, emit)
     .then((summaryJson): Ending => ({ kind: "returned", summary: JSON.parse(summaryJson) as RunSummary }))
     .catch(async (err: Error): Promise<Ending> => {
       // Python raised past train() (train itself never raises; an import of the entry module
