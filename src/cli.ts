@@ -54,6 +54,9 @@ function addRunOptions(cmd: Command): Command {
     .option("--seeds <n|list>", "number of seeds (3 = seeds 0,1,2) or a comma list of seeds")
     .addOption(new Option("--scale <scale>", "preset size: tiny | cpu | small | paper (default paper)"))
     .option("--steps <n>", "env steps per run (overrides the preset's total_steps)")
+    .option("--set <key=value>", "set a hyperparameter for every run, e.g. --set lr=3e-4 (repeatable; wins over the file)", collect)
+    .option("--axis <key=v1,v2>", "sweep a hyperparameter, e.g. --axis num_bins=16,32,64, or keys together: " +
+      "--axis d_model,d_ff=[64,128],[128,256] (repeatable; replaces the file's axis)", collect)
     .option("--name <name>", "sweep name in the store (default: benchmark, plus -<scale> unless paper)")
     .option("--parallel <n>", "concurrent runs on CPU (default 1)")
     .option("--gpus <auto|ids>", "GPUs to use: auto (default) or a list such as 0,1")

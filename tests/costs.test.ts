@@ -50,8 +50,8 @@ test("a cell's cost is the median over its succeeded runs of attempt time per en
     const db = openStoreReadOnly(dir)!;
     try {
       assert.deepEqual(measuredCellCosts(db, "gym-mini", "cpu"), [
-        { actor: "dep", critic: "dep", runs: 2, secondsPerStep: (0.1 + 0.3) / 2 },
-        { actor: "ind", critic: "ind", runs: 1, secondsPerStep: 0.4 },
+        { actor: "dep", critic: "dep", settings: {}, runs: 2, secondsPerStep: (0.1 + 0.3) / 2 },
+        { actor: "ind", critic: "ind", settings: {}, runs: 1, secondsPerStep: 0.4 },
       ]);
       assert.deepEqual(measuredCellCosts(db, "gym-mini", "small"), []);
     } finally {
@@ -63,14 +63,16 @@ test("a cell's cost is the median over its succeeded runs of attempt time per en
 });
 
 test("the dry run estimates only what is left: nothing for a succeeded run, the rest after a checkpoint", () => {
-  const plan = { name: "s", benchmark: "gym-mini", scale: "cpu", source: "experiments/gym-mini.yaml" } as SweepPlan;
+  const plan = { name: "s", benchmark: "gym-mini", scale: "cpu", source: "experiments/gym-mini.yaml",
+    actors: ["dep", "ind"], critics: ["dep", "ind"], axes: [], seeds: [0] } as unknown as SweepPlan;
   const cell = (key: string, actor: "dep" | "ind", critic: "dep" | "ind") => ({ key, actor, critic, seed: 0 });
   const runs = [cell("done", "dep", "dep"), cell("half", "dep", "dep"), cell("new", "ind", "ind"), cell("unknown", "ind", "dep")];
   const resolved: ResolvedRun = { config: { agent: {}, train: { total_steps: 2000 } }, preset_keys: ["total_steps"], replaced_by_scale: {} };
   const desc = asDescription({ benchmarks: {}, hyperparameters: {} });
-  const report = collectDryRun(plan, runs as never, desc, resolved, null, {
+  const report = collectDryRun(plan, runs as never, desc, [resolved], null, {
     progress: new Map([["done", { status: "succeeded", step: 2000 }], ["half", { status: "interrupted", step: 500 }]]),
-    costModel: [{ actor: "dep", critic: "dep", runs: 2, secondsPerStep: 0.2 }, { actor: "ind", critic: "ind", runs: 1, secondsPerStep: 0.4 }],
+    costModel: [{ actor: "dep", critic: "dep", settings: {}, runs: 2, secondsPerStep: 0.2 },
+      { actor: "ind", critic: "ind", settings: {}, runs: 1, secondsPerStep: 0.4 }],
   });
   assert.deepEqual(report.runs.map((r) => [r.key, r.stepsToDo, r.estimatedSeconds]), [
     ["done", 0, 0], ["half", 1500, 300], ["new", 2000, 800], ["unknown", 2000, null]]);

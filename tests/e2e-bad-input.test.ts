@@ -58,6 +58,14 @@ test("bad inputs: exit 2, one line, DB unchanged", async () => {
       { args: ["sweep", escapeName], says: /'name' must be letters, digits/ },
       { args: ["sweep", "gym-mini", "--seeds", "1000000000", "--dry-run"], says: /--seeds asks for 1000000000 seeds; at most 1000/ },
       { args: ["sweep", "gym-mini", "--steps", "100000000000000000000000"], says: /--steps must be an integer from 1 to/ },
+      // Hyperparameter axes: the form here, the schema from describe(), the values from Python's config.
+      { args: ["sweep", "gym-mini", "--scale", "tiny", "--axis", "num_binz=16,32"], says: /--axis num_binz: unknown hyperparameter 'num_binz' \(known: / },
+      { args: ["sweep", "gym-mini", "--scale", "tiny", "--axis", "num_bins=16,wide"], says: /--axis num_bins: hyperparameter 'num_bins' must be a number, got "wide"/ },
+      { args: ["sweep", "gym-mini", "--scale", "tiny", "--axis", "max_seq_len=16,-4"], says: /gym-mini\.yaml: max_seq_len=-4: max_seq_len must be positive; got -4/ },
+      { args: ["sweep", "gym-mini", "--scale", "tiny", "--set", "lr=fast"], says: /--set: hyperparameter 'lr' must be a number, got "fast"/ },
+      { args: ["sweep", "gym-mini", "--axis", "seed=1,2"], says: /--axis seed: 'seed' is not a hyperparameter to sweep: seeds are set by 'seeds'/ },
+      { args: ["sweep", "gym-mini", "--axis", "critic=ind", "--critics", "dep"], says: /--critics and --axis critic say the same: give one/ },
+      { args: ["ablate", "--actor", "ind", "--critic", "dep", "--axis", "actor=dep,ind"], says: /ablate runs one actor x critic cell/ },
     ];
     for (const c of cases) {
       const target = c.home ?? home;

@@ -5,7 +5,8 @@ import path from "node:path";
 import { test } from "node:test";
 import { checkOverrides, type Description } from "../src/plan/describe.js";
 import { builtinSweeps, loadSweepFile, resolveSweepArg } from "../src/plan/sweep-file.js";
-import { canonicalJson, expandGrid, makePlan, runKey } from "../src/plan/sweep.js";
+import { parseAxisFlag, parseSetFlags } from "../src/plan/axes.js";
+import { canonicalJson, comboOf, expandGrid, gridFactors, makePlan, runKey, type SweepPlan } from "../src/plan/sweep.js";
 import { UserError } from "../src/ui/errors.js";
 import { runCli, tempDir } from "./helpers.js";
 
@@ -30,7 +31,15 @@ test("every built-in sweep file loads and names a benchmark Python knows (amago2
 
 const invalid: { yaml: string; says: RegExp }[] = [
   { yaml: "benchmark: ml45\nseedz: 3\n", says: /s\.yaml: unknown key 'seedz' \(known: / },
-  { yaml: "benchmark: ml45\naxes:\n  actor: [dep]\n  lr: [1]\n", says: /unknown key 'axes\.lr'/ },
+  { yaml: "benchmark: ml45\naxes:\n  actor: [dep]\n  lr: []\n", says: /'axes\.lr' must be a non-empty list of values/ },
+  { yaml: "benchmark: ml45\naxes:\n  lr: 0.001\n", says: /'axes\.lr' must be a non-empty list of values, e\.g\. \[16, 32, 64\], got 0\.001/ },
+  { yaml: "benchmark: ml45\naxes:\n  lr: [0.001, 0.001]\n", says: /'axes\.lr' lists 0\.001 twice/ },
+  { yaml: "benchmark: ml45\naxes:\n  lr: [{a: 1}]\n", says: /'axes\.lr': lr must be a number, string, boolean or list of numbers/ },
+  { yaml: "benchmark: ml45\naxes:\n  seed: [1, 2]\n", says: /'seed' is not a hyperparameter to sweep: seeds are set by 'seeds'/ },
+  { yaml: "benchmark: ml45\naxes:\n  Bad-Key: [1]\n", says: /'Bad-Key' is not a hyperparameter name/ },
+  { yaml: "benchmark: ml45\naxes:\n  d_model,d_ff: [[64, 128], [128]]\n", says: /must be a list of \[d_model, d_ff\] lists/ },
+  { yaml: "benchmark: ml45\naxes:\n  d_model,d_ff: [[64, 128]]\n  d_model: [32]\n", says: /'axes' varies 'd_model' twice/ },
+  { yaml: "benchmark: ml45\noverrides: {lr: 0.1}\naxes:\n  lr: [0.2]\n", says: /'lr' is both in 'overrides' and swept in 'axes'/ },
   { yaml: "benchmark: ml45\naxes:\n  actor: [dep, best]\n", says: /'axes\.actor' must be dep, ind or both/ },
   { yaml: "benchmark: ml45\nseeds: -1\n", says: /'seeds' must be a positive integer count/ },
   { yaml: "benchmark: ml45\nseeds: [0, x]\n", says: /'seeds' must be/ },
@@ -109,6 +118,68 @@ test("flags override the file, the file overrides the defaults; the grid is acto
     ["dep/dep/0", "dep/dep/1", "dep/ind/0", "dep/ind/1", "ind/dep/0", "ind/dep/1", "ind/ind/0", "ind/ind/1"]);
   assert.equal(new Set(runs.map((r) => r.key)).size, 8);
   assert.ok(runs.every((r) => r.request.steps === 100 && r.request.scale === "small"));
+});
+
+test("hyperparameter axes: the grid nests actor, critic, each axis in turn, seed; each cell's values are its overrides", () => {
+  const file = loadSweepFile(sweepFile([
+    "benchmark: gym-mini", "seeds: 2", "scale: tiny", "overrides: {batch_size: 4}",
+    "axes:", "  actor: [ind]", "  critic: [dep, ind]", "  num_bins: [16, 32]", "  d_model,d_ff: [[64, 128], [128, 256]]", ""].join("\n")));
+  const plan = makePlan(file, {});
+  assert.deepEqual(plan.axes.map((a) => [a.keys, a.points]), [[["num_bins"], [[16], [32]]], [["d_model", "d_ff"], [[64, 128], [128, 256]]]]);
+  assert.deepEqual(gridFactors(plan), [["actor", 1], ["critic", 2], ["num_bins", 2], ["d_model+d_ff", 2], ["seeds", 2]]);
+  const runs = expandGrid(plan, (k) => k);
+  assert.equal(runs.length, 16);
+  const at = (i: number) => [runs[i].critic, runs[i].request.overrides.num_bins, runs[i].request.overrides.d_model, runs[i].seed];
+  assert.deepEqual([0, 1, 2, 4, 8, 15].map(at),
+    [["dep", 16, 64, 0], ["dep", 16, 64, 1], ["dep", 16, 128, 0], ["dep", 32, 64, 0], ["ind", 16, 64, 0], ["ind", 32, 128, 1]]);
+  assert.deepEqual(runs[15].request.overrides, { batch_size: 4, num_bins: 32, d_model: 128, d_ff: 256 });
+  assert.deepEqual(comboOf(plan, runs[15]), { num_bins: 32, d_model: 128, d_ff: 256 });
+  assert.equal(new Set(runs.map((r) => r.key)).size, 16);
+});
+
+test("the same cell asked for by two sweeps is one run; a sweep without extra axes keeps its keys", () => {
+  const wide = makePlan(loadSweepFile(sweepFile("benchmark: gym-mini\nscale: tiny\naxes:\n  num_bins: [16, 32]\n")), {});
+  const narrow = makePlan(loadSweepFile(sweepFile("benchmark: gym-mini\nscale: tiny\noverrides: {num_bins: 32}\n")), {});
+  const flagged = makePlan(loadSweepFile(sweepFile("benchmark: gym-mini\nscale: tiny\n")), { set: { num_bins: 32 } });
+  const keys = (plan: SweepPlan) => expandGrid(plan, (k) => k).map((r) => r.key);
+  const thirtyTwo = expandGrid(wide, (k) => k).filter((r) => r.request.overrides.num_bins === 32).map((r) => r.key);
+  assert.deepEqual(keys(narrow), thirtyTwo);
+  assert.deepEqual(keys(flagged), thirtyTwo);
+  const plain = makePlan(loadSweepFile(sweepFile("benchmark: gym-mini\nscale: tiny\n")), {});
+  assert.deepEqual(keys(plain), expandGrid(plain, (k) => k).map((r) => runKey(r.request)), "no axes: the key of the request alone");
+  assert.equal(new Set([...keys(wide), ...keys(plain)]).size, keys(wide).length + keys(plain).length, "a changed setting is a new run");
+});
+
+test("flags win over the file's axes: --axis replaces an axis, --set pins a key; contradictions are refused", () => {
+  const file = loadSweepFile(sweepFile("benchmark: gym-mini\naxes:\n  num_bins: [16, 32]\n  d_model,d_ff: [[64, 128], [128, 256]]\n  lr: [0.001]\n"));
+  const replaced = makePlan(file, { axes: [parseAxisFlag("num_bins=64,128")] });
+  assert.deepEqual(replaced.axes.map((a) => [a.keys.join(","), a.points.flat()]), [["num_bins", [64, 128]], ["d_model,d_ff", [64, 128, 128, 256]], ["lr", [0.001]]]);
+  const pinned = makePlan(file, { set: { num_bins: 8, gamma: 0.9 } });
+  assert.deepEqual(pinned.axes.map((a) => a.keys.join(",")), ["d_model,d_ff", "lr"]);
+  assert.deepEqual(expandGrid(pinned, (k) => k)[0].request.overrides, { num_bins: 8, gamma: 0.9, d_model: 64, d_ff: 128, lr: 0.001 });
+  const added = makePlan(file, { axes: [parseAxisFlag("gammas=[0.9,0.99],[0.95,0.999]")] });
+  assert.deepEqual(added.axes.at(-1)?.points, [[[0.9, 0.99]], [[0.95, 0.999]]]);
+  const refused: [() => unknown, RegExp][] = [
+    [() => makePlan(file, { set: { d_model: 32 } }), /varies d_model, d_ff together: a flag can replace the whole axis \(--axis d_model,d_ff=\.\.\.\), not 'd_model' alone/],
+    [() => makePlan(file, { axes: [parseAxisFlag("d_ff=64,128")] }), /not 'd_ff' alone/],
+    [() => makePlan(file, { set: { lr: 0.1 }, axes: [parseAxisFlag("lr=0.2,0.3")] }), /'lr' is both set \(--set\) and swept \(--axis\): give one/],
+    [() => makePlan(file, { axes: [parseAxisFlag("lr=0.2"), parseAxisFlag("lr=0.3")] }), /--axis varies 'lr' twice/],
+    [() => makePlan(file, { axes: [parseAxisFlag("a=1,2,3,4,5,6,7,8,9,10"), parseAxisFlag("b=1,2,3,4,5,6,7,8,9,10"),
+      parseAxisFlag("c=1,2,3,4,5,6,7,8,9,10")] }), /the grid has 48000 runs \(actor 2 x critic 2 x num_bins 2 x d_model\+d_ff 2 x lr 1 x a 10 x b 10 x c 10 x seeds 3\); at most 10000/],
+    [() => parseAxisFlag("num_bins"), /--axis takes key=value, e\.g\. --axis num_bins=16,32,64; got "num_bins"/],
+    [() => parseAxisFlag("num_bins=16,16"), /--axis num_bins lists 16 twice/],
+    [() => parseAxisFlag("d_model,d_ff=64,128"), /--axis d_model,d_ff must be a list of \[d_model, d_ff\] lists/],
+    [() => parseAxisFlag("lr=[0.1"), /--axis lr: cannot read/],
+    [() => parseSetFlags(["lr=0.1", "lr=0.2"]), /--set gives 'lr' twice/],
+    [() => parseSetFlags(["lr"]), /--set takes key=value, e\.g\. --set lr=3e-4/],
+    [() => parseSetFlags(["seed=3"]), /'seed' is not a hyperparameter to sweep/],
+    [() => parseSetFlags(["lr={a: 1}"]), /--set lr must be a number, string, boolean or list of numbers/],
+  ];
+  for (const [call, says] of refused) {
+    assert.throws(call, (err: unknown) => err instanceof UserError && says.test(err.message) && !err.message.includes("\n"), String(says));
+  }
+  assert.deepEqual(parseSetFlags(["lr=3e-4", "use_popart=false", "optimizer=adam", "gammas=[0.9, 0.99]"]),
+    { lr: 3e-4, use_popart: false, optimizer: "adam", gammas: [0.9, 0.99] });
 });
 
 test("run keys: stable, independent of key order and location, different for any config change", () => {

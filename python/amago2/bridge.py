@@ -215,6 +215,12 @@ def resolve_run(request_json: str) -> str:
                        "replaced_by_scale": presets.scale_replacements(cfg.benchmark_def, cfg.scale)})
 
 
+def resolve_runs(requests_json: str) -> str:
+    """resolve_run for each request of a JSON list, in one call: the CLI checks every
+    combination of a sweep's hyperparameter axes before it records anything."""
+    return "[" + ",".join(resolve_run(json.dumps(request)) for request in json.loads(requests_json)) + "]"
+
+
 def check_benchmarks(request_json: str) -> str:
     """Whether each benchmark asked for can run here, one environment of it built and stepped
     (`envs.registry.check_benchmark`), for `amago2 doctor`, `setup` and the check `sweep`

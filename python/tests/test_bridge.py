@@ -147,3 +147,11 @@ def test_resolve_run_gives_what_the_run_will_record_and_what_the_scale_replaced(
     assert resolved["replaced_by_scale"] == {"d_model": {"preset": 128, "scale": 64}}
     bad = json.loads(bridge.resolve_run(json.dumps({**base, "overrides": {"d_model": 100, "n_heads": 8}})))
     assert bad == {"error": "d_model (100) must be divisible by n_heads (8)"}
+
+
+def test_resolve_runs_answers_each_combination_of_a_grid_in_order(tmp_path):
+    base = {"run_dir": str(tmp_path), "benchmark": "gym-mini", "actor": "ind", "critic": "ind", "seed": 0, "scale": "tiny"}
+    cells = [{**base, "overrides": {"num_bins": 16, "d_model": 32}}, {**base, "overrides": {"num_bins": 32, "d_model": 30}}]
+    first, second = json.loads(bridge.resolve_runs(json.dumps(cells)))
+    assert (first["config"]["agent"]["num_bins"], first["config"]["agent"]["d_model"]) == (16, 32)
+    assert second == {"error": "d_model (30) must be divisible by n_heads (4)"}

@@ -106,7 +106,7 @@ export async function probeProcgen(python: string): Promise<ProcgenProbe> {
  */
 export async function callPythonJson(
   python: string,
-  fn: "describe" | "environment_report" | "check_benchmarks" | "resolve_run",
+  fn: "describe" | "environment_report" | "check_benchmarks" | "resolve_runs",
   arg?: unknown,
 ): Promise<unknown> {
   const result = await bridgeCall(python, fn, arg, 300_000);

@@ -4,7 +4,7 @@
 import { loadSweepFile, resolveSweepArg } from "../plan/sweep-file.js";
 import { makePlan } from "../plan/sweep.js";
 import { parseObjective, parseRunOptions, type RawRunOptions } from "../plan/run-options.js";
-import type { ExitCode } from "../ui/errors.js";
+import { UserError, type ExitCode } from "../ui/errors.js";
 import { executePlan, type SweepOptions } from "./sweep.js";
 
 export interface RawAblateOptions extends RawRunOptions {
@@ -20,6 +20,9 @@ export function parseAblateOptions(raw: RawAblateOptions): SweepOptions {
   const critic = parseObjective("--critic", raw.critic);
   const file = loadSweepFile(resolveSweepArg(raw.benchmark ?? DEFAULT_ABLATE_BENCHMARK));
   const run = parseRunOptions(raw, file.execution);
+  if (run.flags.actors !== undefined || run.flags.critics !== undefined) {
+    throw new UserError("ablate runs one actor x critic cell: give it with --actor and --critic, not --axis actor/critic");
+  }
   return { plan: makePlan(file, { ...run.flags, actors: [actor], critics: [critic] }), run };
 }
 

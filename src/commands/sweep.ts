@@ -3,11 +3,12 @@
 // print it (--dry-run) or record and run it, then print the result summary.
 import type { ResolvedRun } from "../bridge/request.js";
 import { detectGpus } from "../exec/gpus.js";
-import { asDescription, checkOverrides } from "../plan/describe.js";
+import { describeCombo } from "../plan/axes.js";
+import { asDescription, checkPlanSettings } from "../plan/describe.js";
 import { collectDryRun, readHistory, renderDryRun, replacedByScaleLine } from "../plan/dry-run.js";
 import { parseObjectiveList, parseRunOptions, type RawRunOptions, type RunOptions } from "../plan/run-options.js";
 import { loadSweepFile, resolveSweepArg } from "../plan/sweep-file.js";
-import { expandGrid, makePlan, type SweepPlan } from "../plan/sweep.js";
+import { comboOf, expandGrid, makePlan, type SweepPlan } from "../plan/sweep.js";
 import { collectSweepSummary, renderCellSummaries } from "../report/summary.js";
 import { amagoHome, openStore, preflightHome, runDirOf } from "../store/db.js";
 import { getRun, upsertSweep } from "../store/runs.js";
@@ -28,8 +29,11 @@ export function parseSweepOptions(target: string, raw: RawSweepOptions): SweepOp
   const file = loadSweepFile(resolveSweepArg(target));
   const run = parseRunOptions(raw, file.execution);
   const flags = { ...run.flags };
-  if (raw.actors !== undefined) flags.actors = parseObjectiveList("--actors", raw.actors);
-  if (raw.critics !== undefined) flags.critics = parseObjectiveList("--critics", raw.critics);
+  for (const [flag, field, value] of [["--actors", "actors", raw.actors], ["--critics", "critics", raw.critics]] as const) {
+    if (value === undefined) continue;
+    if (flags[field] !== undefined) throw new UserError(`${flag} and --axis ${field.slice(0, -1)} say the same: give one`);
+    flags[field] = parseObjectiveList(flag, value);
+  }
   return { plan: makePlan(file, flags), run };
 }
 
@@ -61,7 +65,7 @@ export async function executePlan(plan: SweepPlan, opts: RunOptions, log: Logger
     notInstalled = err.message;
   }
   const desc = asDescription(await callPythonJson(python, "describe"));
-  checkOverrides(plan.overrides, desc, plan.source);
+  checkPlanSettings(plan, desc);
   // One environment of the benchmark, built and stepped in the interpreter the runs will
   // use: a broken runtime is one line here, not a failed run per cell. A dry run still
   // prints the plan of a benchmark it cannot run yet, and says why.
@@ -72,13 +76,20 @@ export async function executePlan(plan: SweepPlan, opts: RunOptions, log: Logger
     notInstalled = problem?.line ?? null;
   }
   const runs = expandGrid(plan, (key) => runDirOf(home, key));
-  // Every cell resolves to the same settings but for actor, critic and seed: Python
-  // resolving the first one checks them all, and says exactly what will run.
-  const resolved = (await callPythonJson(python, "resolve_run", runs[0].request)) as ResolvedRun | { error: string };
-  if ("error" in resolved) throw new UserError(`${plan.source}: ${resolved.error}`);
+  // The cells of one combination of the hyperparameter axes resolve to the same settings
+  // but for actor, critic and seed: Python resolving one run of each combination checks
+  // every cell, and says exactly what will run.
+  const firsts = runs.filter((r) => r.actor === plan.actors[0] && r.critic === plan.critics[0] && r.seed === plan.seeds[0]);
+  const answers = (await callPythonJson(python, "resolve_runs", firsts.map((r) => r.request))) as (ResolvedRun | { error: string })[];
+  answers.forEach((answer, i) => {
+    if (!("error" in answer)) return;
+    const combo = plan.axes.length ? `${describeCombo(comboOf(plan, firsts[i]))}: ` : "";
+    throw new UserError(`${plan.source}: ${combo}${answer.error}`);
+  });
+  const resolved = answers[0] as ResolvedRun;
 
   if (opts.dryRun) {
-    const report = collectDryRun(plan, runs, desc, resolved, notInstalled, readHistory(home, plan, runs));
+    const report = collectDryRun(plan, runs, desc, answers as ResolvedRun[], notInstalled, readHistory(home, plan, runs));
     log.out(opts.json ? JSON.stringify(report, null, 2) : renderDryRun(report, home));
     return 0;
   }

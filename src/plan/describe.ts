@@ -1,6 +1,7 @@
 // What Python says about itself (`amago2.bridge.describe()`, docs/INTERFACES.md section 1),
 // checked on arrival, and the checks the planner makes against it.
 import { UserError } from "../ui/errors.js";
+import type { SweepPlan } from "./sweep.js";
 
 export interface BenchmarkInfo {
   tasks: string[];
@@ -61,5 +62,14 @@ export function checkOverrides(overrides: Record<string, unknown>, desc: Descrip
     if (def !== null && expected !== actual) {
       throw new UserError(`${where}: hyperparameter '${key}' must be a ${expected}, got ${JSON.stringify(value)}`);
     }
+  }
+}
+
+/** Every value a plan sets or sweeps, checked against the configuration's schema (checkOverrides). */
+export function checkPlanSettings(plan: SweepPlan, desc: Description): void {
+  checkOverrides(plan.overrides, desc, plan.source);
+  checkOverrides(plan.set, desc, "--set");
+  for (const axis of plan.axes) {
+    for (const point of axis.points) checkOverrides(Object.fromEntries(axis.keys.map((k, i) => [k, point[i]])), desc, axis.origin);
   }
 }

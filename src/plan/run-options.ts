@@ -2,6 +2,7 @@
 // out. Every mistake is a UserError naming the flag and what would be right.
 import { parseInteger, UserError } from "../ui/errors.js";
 import { MAX_STEPS, normaliseObjectives, normaliseSeeds, SCALES, sweepName, type Objective, type Scale } from "./sweep-file.js";
+import { AXIS_EXAMPLE, parseAxisFlag, parseSetFlags, splitAssignment } from "./axes.js";
 import type { PlanFlags } from "./sweep.js";
 import { resolveExecution, type Execution, type FileExecution, type RawExecutionFlags } from "./execution-options.js";
 
@@ -17,6 +18,10 @@ export interface RawRunOptions extends RawExecutionFlags {
   dryRun?: boolean;
   json?: boolean;
   python?: string;
+  /** --set key=value, repeatable. */
+  set?: string[];
+  /** --axis key=v1,v2, repeatable. */
+  axis?: string[];
 }
 
 export interface RunOptions {
@@ -80,6 +85,18 @@ export function parseRunOptions(raw: RawRunOptions, fileExecution?: FileExecutio
   }
   if (raw.steps !== undefined) flags.steps = parseInteger("--steps", raw.steps, 1, MAX_STEPS);
   if (raw.name !== undefined) flags.name = sweepName(raw.name, "--name");
+  if (raw.set !== undefined) flags.set = parseSetFlags(raw.set);
+  for (const text of raw.axis ?? []) {
+    // --axis actor=dep,ind is --actors dep,ind: the method's switches keep their own fields.
+    const [name, values] = splitAssignment(text, "--axis", AXIS_EXAMPLE);
+    if (name === "actor" || name === "critic") {
+      const field = name === "actor" ? "actors" : "critics";
+      if (flags[field] !== undefined) throw new UserError(`--axis ${name} is given twice`);
+      flags[field] = parseObjectiveList(`--axis ${name}`, values);
+    } else {
+      flags.axes = [...(flags.axes ?? []), parseAxisFlag(text)];
+    }
+  }
   return {
     flags,
     parallel: raw.parallel === undefined ? 1 : parseInteger("--parallel", raw.parallel, 1, MAX_SLOTS),

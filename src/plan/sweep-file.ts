@@ -5,6 +5,7 @@ import path from "node:path";
 import { parseDocument } from "yaml";
 import { UserError } from "../ui/errors.js";
 import { EXPERIMENTS_DIR } from "../package.js";
+import { checkValue, makeAxis, type Axis } from "./axes.js";
 import { parseFileExecution, type FileExecution } from "./execution-options.js";
 
 export const OBJECTIVES = ["dep", "ind"] as const;
@@ -25,12 +26,13 @@ export interface SweepFile {
   critics?: Objective[];
   steps?: number;
   overrides: Record<string, unknown>;
+  /** Hyperparameter axes besides actor and critic, in the file's order. */
+  axes: Axis[];
   /** The `executor:` and `slurm:` keys; CLI flags override them. */
   execution: FileExecution;
 }
 
 const TOP_KEYS = ["benchmark", "description", "name", "scale", "seeds", "axes", "steps", "overrides", "executor", "slurm"];
-const AXIS_KEYS = ["actor", "critic"];
 const BENCHMARK_DEF_KEYS = ["name", "tasks", "eval_tasks", "k", "horizon", "preset"];
 const TASK_KEYS = ["env_id", "name", "reward_multiplier", "kwargs", "return_range"];
 
@@ -112,14 +114,30 @@ function positiveInt(value: unknown, where: string, max = MAX_STEPS): number {
 
 function flatOverrides(file: string, where: string, value: unknown): Record<string, unknown> {
   if (!isMapping(value)) throw new UserError(`${file}: '${where}' must be a mapping of hyperparameter: value`);
-  for (const [key, v] of Object.entries(value)) {
-    const ok = ["number", "string", "boolean"].includes(typeof v) || (Array.isArray(v) && v.every((x) => typeof x === "number"));
-    if (!ok) throw new UserError(`${file}: '${where}.${key}' must be a number, string, boolean or list of numbers`);
-    if ([v].flat().some((x) => typeof x === "number" && !Number.isFinite(x))) {
-      throw new UserError(`${file}: '${where}.${key}' must be a finite number, got ${String(v)}`);
+  for (const [key, v] of Object.entries(value)) checkValue(v, `${file}: '${where}.${key}'`);
+  return value;
+}
+
+/**
+ * `axes:`: actor and critic lists, and any hyperparameter with its list of values ("d_model,d_ff"
+ * for keys varied together). A key swept twice, or both swept and set in `overrides`, is refused.
+ */
+function parseAxes(file: string, value: unknown, out: SweepFile): void {
+  if (!isMapping(value)) throw new UserError(`${file}: 'axes' must be a mapping of actor, critic or a hyperparameter to its list of values`);
+  const swept = new Set<string>();
+  for (const [name, values] of Object.entries(value)) {
+    if (name === "actor") out.actors = normaliseObjectives(values, `${file}: 'axes.actor'`);
+    else if (name === "critic") out.critics = normaliseObjectives(values, `${file}: 'axes.critic'`);
+    else {
+      const axis = makeAxis(name, values, `${file}: 'axes.${name}'`);
+      for (const key of axis.keys) {
+        if (swept.has(key)) throw new UserError(`${file}: 'axes' varies '${key}' twice`);
+        if (key in out.overrides) throw new UserError(`${file}: '${key}' is both in 'overrides' and swept in 'axes': give one`);
+        swept.add(key);
+      }
+      out.axes.push(axis);
     }
   }
-  return value;
 }
 
 /** Tasks of a user-defined benchmark: gymnasium ids with a reward multiplier and kwargs. */
@@ -205,7 +223,7 @@ export function loadSweepFile(file: string): SweepFile {
     throw new UserError(`${file}: 'description' must be a string`);
   }
   const out: SweepFile = { file, benchmark, benchmarkDef: def, overrides: flatOverrides(file, "overrides", doc.overrides ?? {}),
-    execution: parseFileExecution(file, doc) };
+    axes: [], execution: parseFileExecution(file, doc) };
   if (doc.name !== undefined) out.name = sweepName(doc.name, `${file}: 'name'`);
   if (doc.scale !== undefined) {
     if (!SCALES.includes(doc.scale as Scale)) throw new UserError(`${file}: 'scale' must be one of ${SCALES.join(", ")}, got ${JSON.stringify(doc.scale)}`);
@@ -213,11 +231,6 @@ export function loadSweepFile(file: string): SweepFile {
   }
   if (doc.seeds !== undefined) out.seeds = normaliseSeeds(doc.seeds, `${file}: 'seeds'`);
   if (doc.steps !== undefined) out.steps = positiveInt(doc.steps, `${file}: 'steps'`);
-  if (doc.axes !== undefined) {
-    if (!isMapping(doc.axes)) throw new UserError(`${file}: 'axes' must be a mapping with actor and/or critic lists`);
-    checkKeys(file, "axes.", doc.axes, AXIS_KEYS);
-    if (doc.axes.actor !== undefined) out.actors = normaliseObjectives(doc.axes.actor, `${file}: 'axes.actor'`);
-    if (doc.axes.critic !== undefined) out.critics = normaliseObjectives(doc.axes.critic, `${file}: 'axes.critic'`);
-  }
+  if (doc.axes !== undefined) parseAxes(file, doc.axes, out);
   return out;
 }

@@ -1,8 +1,9 @@
 // A sweep plan: the sweep file merged with the command-line flags, expanded into cells with
-// stable keys.
+// stable keys: actor x critic x every hyperparameter axis (plan/axes.ts) x seeds.
 import { createHash } from "node:crypto";
 import type { RunRequest } from "../bridge/request.js";
 import type { PlannedRun } from "../store/runs.js";
+import { axisProduct, checkGridSize, mergeAxes, type Axis } from "./axes.js";
 import type { Objective, Scale, SweepFile } from "./sweep-file.js";
 import { OBJECTIVES } from "./sweep-file.js";
 
@@ -13,6 +14,10 @@ export interface PlanFlags {
   scale?: Scale;
   steps?: number;
   name?: string;
+  /** --set key=value: pinned hyperparameters, over the file's overrides and axes. */
+  set?: Record<string, unknown>;
+  /** --axis: hyperparameter axes, replacing the file's axis over the same keys. */
+  axes?: Axis[];
 }
 
 export interface SweepPlan {
@@ -22,9 +27,14 @@ export interface SweepPlan {
   benchmarkDef: Record<string, unknown> | null;
   scale: Scale;
   steps: number | null;
+  /** The file's overrides; every cell has them. */
   overrides: Record<string, unknown>;
+  /** --set's values; every cell has them, over the file's overrides. */
+  set: Record<string, unknown>;
   actors: Objective[];
   critics: Objective[];
+  /** Hyperparameter axes besides actor and critic, in the order the grid nests them. */
+  axes: Axis[];
   seeds: number[];
 }
 
@@ -32,18 +42,30 @@ export interface SweepPlan {
 export function makePlan(file: SweepFile, flags: PlanFlags): SweepPlan {
   const scale = flags.scale ?? file.scale ?? "paper";
   const benchmark = file.benchmark;
-  return {
+  const set = flags.set ?? {};
+  const axes = mergeAxes(file.axes, flags.axes ?? [], set);
+  const plan: SweepPlan = {
     name: flags.name ?? file.name ?? (scale === "paper" ? benchmark : `${benchmark}-${scale}`),
     source: file.file,
     benchmark,
     benchmarkDef: file.benchmarkDef,
     scale,
     steps: flags.steps ?? file.steps ?? null,
-    overrides: file.overrides,
+    overrides: Object.fromEntries(Object.entries(file.overrides).filter(([k]) => !(k in set) && !axes.some((a) => a.keys.includes(k)))),
+    set,
     actors: flags.actors ?? file.actors ?? [...OBJECTIVES],
     critics: flags.critics ?? file.critics ?? [...OBJECTIVES],
+    axes,
     seeds: flags.seeds ?? file.seeds ?? [0, 1, 2],
   };
+  checkGridSize(gridFactors(plan));
+  return plan;
+}
+
+/** The grid's factors as a person reads them: [["actor", 2], ["critic", 2], ["num_bins", 4], ["seeds", 3]]. */
+export function gridFactors(plan: SweepPlan): [string, number][] {
+  return [["actor", plan.actors.length], ["critic", plan.critics.length],
+    ...plan.axes.map((a): [string, number] => [a.keys.join("+"), a.points.length]), ["seeds", plan.seeds.length]];
 }
 
 /** JSON with object keys sorted at every level: equal configs give equal strings. */
@@ -72,24 +94,37 @@ export function runKey(request: Omit<RunRequest, "run_dir" | "device">): string 
   return `${request.benchmark}-${request.actor}-${request.critic}-s${request.seed}-${hash}`;
 }
 
-/** Every cell of the grid, in a fixed order (actor, critic, seed). */
+/**
+ * Every cell of the grid, in a fixed order: actor, critic, each axis in turn, seed. A cell's
+ * overrides are the file's, then --set, then its axis values; its key hashes them, so a
+ * sweep without extra axes keeps the keys it always had, and the same cell asked for by two
+ * sweeps is one run.
+ */
 export function expandGrid(plan: SweepPlan, runDirOf: (key: string) => string): PlannedRun[] {
   const runs: PlannedRun[] = [];
+  const combos = axisProduct(plan.axes);
   for (const actor of plan.actors) {
     for (const critic of plan.critics) {
-      for (const seed of plan.seeds) {
-        const base = {
-          benchmark: plan.benchmark, actor, critic, seed, scale: plan.scale,
-          ...(plan.steps !== null ? { steps: plan.steps } : {}),
-          overrides: plan.overrides, benchmark_def: plan.benchmarkDef,
-        };
-        const key = runKey(base);
-        const runDir = runDirOf(key);
-        // The device is chosen per attempt by the executor's slot; "auto" until then.
-        const request: RunRequest = { run_dir: runDir, ...base, device: "auto" };
-        runs.push({ key, benchmark: plan.benchmark, actor, critic, seed, scale: plan.scale, runDir, request });
+      for (const combo of combos) {
+        for (const seed of plan.seeds) {
+          const base = {
+            benchmark: plan.benchmark, actor, critic, seed, scale: plan.scale,
+            ...(plan.steps !== null ? { steps: plan.steps } : {}),
+            overrides: { ...plan.overrides, ...plan.set, ...combo }, benchmark_def: plan.benchmarkDef,
+          };
+          const key = runKey(base);
+          const runDir = runDirOf(key);
+          // The device is chosen per attempt by the executor's slot; "auto" until then.
+          const request: RunRequest = { run_dir: runDir, ...base, device: "auto" };
+          runs.push({ key, benchmark: plan.benchmark, actor, critic, seed, scale: plan.scale, runDir, request });
+        }
       }
     }
   }
   return runs;
+}
+
+/** A planned run's values of the plan's hyperparameter axes: {num_bins: 16, d_model: 64}. */
+export function comboOf(plan: SweepPlan, run: PlannedRun): Record<string, unknown> {
+  return Object.fromEntries(plan.axes.flatMap((a) => a.keys).map((k) => [k, run.request.overrides[k]]));
 }

@@ -1,10 +1,12 @@
 // The dry run's cost model: what finished runs of a cell took, read from their events.
 import type { Store } from "./db.js";
 
-/** Wall time per env step of one actor x critic cell, over its succeeded runs. */
+/** Wall time per env step of one cell (actor x critic x values of the asked-for axes), over its succeeded runs. */
 export interface CellCost {
   actor: string;
   critic: string;
+  /** The runs' values of the axis keys asked for (absent: the run did not set it). */
+  settings: Record<string, unknown>;
   /** Succeeded runs of the cell the figure comes from. */
   runs: number;
   /** Median over those runs of (seconds their attempts ran) / (env steps they took). */
@@ -13,13 +15,14 @@ export interface CellCost {
 
 /**
  * The measured cost of every cell of `benchmark` at `scale` that has succeeded in this
- * store. A run's time is that of its attempts, each from its 'started' event to its last
+ * store, a cell being an actor, a critic and the values of `axisKeys` in the runs'
+ * overrides (a model size changes what a step costs; no axis keys: actor x critic). A run's time is that of its attempts, each from its 'started' event to its last
  * event, so the time between a crash and a resume is not counted; the update-to-data
  * ratio is the scale's, so seconds per env step covers acting, updates, evaluations and
  * checkpoints alike. The figure is as the runs ran: alone or beside others. The attempts
  * are summed inside SQLite: a long run has hundreds of thousands of events.
  */
-export function measuredCellCosts(db: Store, benchmark: string, scale: string): CellCost[] {
+export function measuredCellCosts(db: Store, benchmark: string, scale: string, axisKeys: readonly string[] = []): CellCost[] {
   const runs = db.prepare(
     `WITH numbered AS (
        SELECT e.run_key, e.t, e.step,
@@ -29,19 +32,21 @@ export function measuredCellCosts(db: Store, benchmark: string, scale: string): 
      attempts AS (
        SELECT run_key, MAX(t) - MIN(t) AS seconds, MAX(step) - MIN(step) AS steps
          FROM numbered WHERE attempt > 0 GROUP BY run_key, attempt)
-     SELECT r.actor, r.critic, SUM(a.seconds) AS seconds, SUM(a.steps) AS steps
+     SELECT r.actor, r.critic, r.request, SUM(a.seconds) AS seconds, SUM(a.steps) AS steps
        FROM attempts a JOIN runs r ON r.key = a.run_key
       GROUP BY a.run_key HAVING SUM(a.steps) > 0`,
-  ).all(benchmark, scale) as { actor: string; critic: string; seconds: number; steps: number }[];
-  const byCell = new Map<string, number[]>();
+  ).all(benchmark, scale) as { actor: string; critic: string; request: string; seconds: number; steps: number }[];
+  const byCell = new Map<string, { actor: string; critic: string; settings: Record<string, unknown>; rates: number[] }>();
   for (const run of runs) {
-    const cell = `${run.actor}/${run.critic}`;
-    byCell.set(cell, [...(byCell.get(cell) ?? []), run.seconds / run.steps]);
+    const overrides = (JSON.parse(run.request) as { overrides?: Record<string, unknown> }).overrides ?? {};
+    const settings = Object.fromEntries(axisKeys.filter((k) => k in overrides).map((k) => [k, overrides[k]]));
+    const cell = JSON.stringify([run.actor, run.critic, axisKeys.map((k) => settings[k] ?? null)]);
+    const entry = byCell.get(cell) ?? { actor: run.actor, critic: run.critic, settings, rates: [] };
+    entry.rates.push(run.seconds / run.steps);
+    byCell.set(cell, entry);
   }
-  return [...byCell].sort(([a], [b]) => a.localeCompare(b)).map(([cell, rates]) => {
-    const [actor, critic] = cell.split("/");
-    return { actor, critic, runs: rates.length, secondsPerStep: median(rates) };
-  });
+  return [...byCell].sort(([a], [b]) => a.localeCompare(b)).map(([, c]) =>
+    ({ actor: c.actor, critic: c.critic, settings: c.settings, runs: c.rates.length, secondsPerStep: median(c.rates) }));
 }
 
 function median(values: number[]): number {
