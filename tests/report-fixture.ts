@@ -73,11 +73,13 @@ export interface SyntheticSpec {
   tasks: string[];
   seeds: number;
   evalSteps: number[];
-  /** Per-episode values of one evaluation. */
-  value(actor: string, critic: string, seed: number, step: number, task: string): SyntheticValue;
+  /** Per-episode values of one evaluation; `combo` is the run's values of the extra axes. */
+  value(actor: string, critic: string, seed: number, step: number, task: string, combo: Record<string, unknown>): SyntheticValue;
   /** Status per run (default succeeded); a running run's journal stops at `stopAt` steps. */
   status?(actor: string, critic: string, seed: number): { status: string; stopAt?: number };
   overrides?(actor: string, critic: string): Record<string, unknown>;
+  /** Extra hyperparameter axes: one run per combination (in its overrides) per actor, critic and seed. */
+  combos?: Record<string, unknown>[];
   /** The learner's per-task measurements ({quantity: value}) logged at each evaluation step. */
   taskMetrics?(actor: string, critic: string, seed: number, step: number, task: string): Record<string, number>;
 }
@@ -87,9 +89,9 @@ export function syntheticSweep(spec: SyntheticSpec): FixtureSweep {
   const runs: FixtureRun[] = [];
   for (const actor of ["dep", "ind"] as const) {
     for (const critic of ["dep", "ind"] as const) {
-      for (let seed = 0; seed < spec.seeds; seed++) {
+      for (const combo of spec.combos ?? [{}]) for (let seed = 0; seed < spec.seeds; seed++) {
         const { status, stopAt } = spec.status?.(actor, critic, seed) ?? { status: "succeeded" };
-        const overrides = spec.overrides?.(actor, critic) ?? {};
+        const overrides = { ...spec.overrides?.(actor, critic), ...combo };
         const suffix = Object.entries(overrides).map(([k, v]) => `-${k}${String(v)}`).join("");
         const key = `${spec.name}-${actor}-${critic}${suffix}-s${seed}`;
         const events: string[] = [];
@@ -101,7 +103,7 @@ export function syntheticSweep(spec: SyntheticSpec): FixtureSweep {
         for (const step of spec.evalSteps) {
           if (stopAt !== undefined && step > stopAt) break;
           const tasks = Object.fromEntries(spec.tasks.map((task) => {
-            const v = spec.value(actor, critic, seed, step, task);
+            const v = spec.value(actor, critic, seed, step, task, combo);
             return [task, { trials: 2, return: v.return, success: v.success, score: v.score ?? null }];
           }));
           if (spec.taskMetrics) {

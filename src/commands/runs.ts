@@ -4,6 +4,7 @@ import { pidAlive, thisOwner } from "../exec/owner.js";
 import { listRuns, overviewOf, ownerGone, type RunOverview, type RunRow } from "../store/runs.js";
 import { createLogger } from "../ui/logger.js";
 import type { ExitCode } from "../ui/errors.js";
+import { sweptSettings } from "../report/collect.js";
 import { renderColumns } from "../ui/columns.js";
 
 export interface RunsOptions {
@@ -11,6 +12,8 @@ export interface RunsOptions {
 }
 
 export interface RunListing extends RunOverview {
+  /** The run's values of the axes its sweeps vary besides actor, critic and seed ({num_bins: "16"}). */
+  settings: Record<string, string>;
   /** The error's type and the first line of its message. */
   error: string | null;
   /**
@@ -24,11 +27,12 @@ export function parseRunsOptions(raw: { json?: boolean }): RunsOptions {
   return { json: Boolean(raw.json) };
 }
 
-export function toListing(r: RunRow): RunListing {
+export function toListing(r: RunRow, settings: Record<string, string> = {}): RunListing {
   const held = (r.status === "running" || r.status === "queued") && r.executor === "local";
   const seen = r.owner_seen_at ?? r.heartbeat_at;
   return {
     ...overviewOf(r),
+    settings,
     error: r.error_type ? `${r.error_type}: ${(r.error_message ?? "").split("\n")[0]}` : null,
     stale: held && ownerGone(r, thisOwner(), pidAlive)
       ? `its amago2 (pid ${r.orchestrator_pid ?? "?"}${r.owner_host ? ` on ${r.owner_host}` : ""}) is gone` +
@@ -41,17 +45,21 @@ export function collectRuns(home: string): RunListing[] {
   const db = openStoreReadOnly(home);
   if (!db) return [];
   try {
-    return listRuns(db).map(toListing);
+    const settings = sweptSettings(db);
+    return listRuns(db).map((r) => toListing(r, settings.get(r.key)));
   } finally {
     db.close();
   }
 }
 
 export function renderRuns(rows: RunListing[]): string {
+  // The settings column only where some run's sweep varies more than actor, critic and seed.
+  const withSettings = rows.some((r) => Object.keys(r.settings).length > 0);
+  const settings = (r: RunListing) => (withSettings ? [Object.entries(r.settings).map(([k, v]) => `${k}=${v}`).join(" ")] : []);
   return renderColumns(
-    ["key", "status", "step", "attempts", "device", "error"],
-    rows.map((r) => [r.key, r.stale ? `${r.status} (stale)` : r.status, r.totalSteps ? `${r.step}/${r.totalSteps}` : String(r.step),
-      String(r.attempts), r.device ?? "-", r.stale ?? r.error ?? ""]),
+    ["key", ...(withSettings ? ["settings"] : []), "status", "step", "attempts", "device", "error"],
+    rows.map((r) => [r.key, ...settings(r), r.stale ? `${r.status} (stale)` : r.status,
+      r.totalSteps ? `${r.step}/${r.totalSteps}` : String(r.step), String(r.attempts), r.device ?? "-", r.stale ?? r.error ?? ""]),
   );
 }
 

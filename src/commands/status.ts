@@ -6,6 +6,7 @@ import { createLogger } from "../ui/logger.js";
 import type { ExitCode } from "../ui/errors.js";
 import { renderRuns, toListing, type RunListing } from "./runs.js";
 import { renderColumns } from "../ui/columns.js";
+import { sweptSettings } from "../report/collect.js";
 import { collectSweepSummary, renderCellSummaries, type CellSummary } from "../report/summary.js";
 
 export interface StatusOptions {
@@ -46,7 +47,9 @@ export function collectStatus(home: string, sweep?: string): SweepCounts[] | Swe
         throw new UserError(`no sweep '${sweep}' in ${home} (known: ${known.join(", ") || "none"})`);
       }
       const runs = runsOfSweep(db, sweep);
-      return { sweep, benchmark: row.benchmark, scale: row.scale, runs: runs.map(toListing), cells: collectSweepSummary(db, sweep) };
+      const settings = sweptSettings(db, [sweep]);
+      return { sweep, benchmark: row.benchmark, scale: row.scale, runs: runs.map((r) => toListing(r, settings.get(r.key))),
+        cells: collectSweepSummary(db, sweep) };
     }
     return listSweeps(db).map((s) => {
       const counts: Record<string, number> = {};

@@ -55,6 +55,22 @@ function sweptAxes(settings: Record<string, string>[]): string[] {
   return names.filter((name) => new Set(settings.map((s) => s[name] ?? "")).size > 1);
 }
 
+/**
+ * Each run's values of the axes its sweeps vary besides actor, critic and seed ({num_bins:
+ * "16"}), by run key: `runs` and `status` show them. A run in several sweeps gets the axes
+ * of each.
+ */
+export function sweptSettings(db: Store, sweeps: readonly string[] = listSweeps(db).map((s) => s.name)): Map<string, Record<string, string>> {
+  const out = new Map<string, Record<string, string>>();
+  for (const name of sweeps) {
+    const rows = runsOfSweep(db, name);
+    const settings = rows.map((r) => settingsOf(JSON.parse(r.request) as Record<string, unknown>));
+    const axes = sweptAxes(settings);
+    rows.forEach((row, i) => out.set(row.key, { ...out.get(row.key), ...Object.fromEntries(axes.map((a) => [a, settings[i][a] ?? ""])) }));
+  }
+  return out;
+}
+
 function runRecord(db: Store, row: RunRow, settings: Record<string, string>, axes: string[]): RunRecord {
   return {
     ...overviewOf(row),

@@ -197,6 +197,18 @@ function cellLabel(actor: string, critic: string, axes: Record<string, string>):
   return [`${actor}/${critic}`, ...extra].join(" ");
 }
 
+/** Two axis values in the order a person expects: as numbers when both are (16 before 128), else as text. */
+export function compareAxisValues(a: string, b: string): number {
+  const x = Number(a);
+  const y = Number(b);
+  return a !== "" && b !== "" && Number.isFinite(x) && Number.isFinite(y) ? x - y : a.localeCompare(b);
+}
+
+function compareCells(a: Cell, b: Cell): number {
+  const keys = ["actor", "critic", ...Object.keys(a.axes)];
+  return keys.reduce((d, k) => d || compareAxisValues(axisValue(a, k), axisValue(b, k)), 0) || a.label.localeCompare(b.label);
+}
+
 /** Groups a sweep's runs into cells, ordered actor, critic, then the other axes. */
 export function cellsOf(sweep: SweepRecord): Cell[] {
   const byLabel = new Map<string, Cell>();
@@ -207,7 +219,19 @@ export function cellsOf(sweep: SweepRecord): Cell[] {
     cell.runs.push(run);
     byLabel.set(label, cell);
   }
-  return [...byLabel.values()].sort((a, b) => a.label.localeCompare(b.label));
+  return [...byLabel.values()].sort(compareCells);
+}
+
+/** A cell's value of an axis: actor, critic, or one of the sweep's other axes. */
+export function axisValue(cell: Cell, axis: string): string {
+  if (axis === "actor") return cell.actor;
+  if (axis === "critic") return cell.critic;
+  return cell.axes[axis] ?? "";
+}
+
+/** The axes a sweep's cells can be told apart by: actor, critic, then its other swept settings. */
+export function cellAxes(sweep: SweepRecord): string[] {
+  return ["actor", "critic", ...sweep.axes];
 }
 
 /**

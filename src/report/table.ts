@@ -7,9 +7,10 @@ import {
   type ScoreMatrix, type Statistic,
 } from "./stats.js";
 import {
-  cellMatrix, cellsOf, describePoint, headlineMetrics, TRIAL_RULE, type Cell, type Metric, type ScorePoint,
+  axisValue, cellAxes, cellMatrix, cellsOf, compareAxisValues, describePoint, headlineMetrics, TRIAL_RULE, type Cell, type Metric, type ScorePoint,
   type SweepRecord,
 } from "./model.js";
+import { UserError } from "../ui/errors.js";
 
 /** A number with an optional 95% interval or spread; `partial` marks fewer seeds than planned. */
 export interface Estimate {
@@ -45,12 +46,35 @@ export const STAT_NAMES: readonly StatName[] = ["iqm", "mean", "median", "all"];
 export interface TableOptions {
   stat: StatName;
   perTask: boolean;
-  /** Baseline cell ("dep/dep") for probability-of-improvement columns, or null. */
-  vs: { actor: string; critic: string } | null;
+  /**
+   * The baseline of the probability-of-improvement columns, or null: the axis values it
+   * differs from each row's cell in ({actor: "dep", critic: "dep"}, or {num_bins: "128"}).
+   */
+  vs: CellSpec | null;
+  /** Pivot (pivotTable): the axes whose value combinations are the rows, and those that are the columns. */
+  rows?: string[];
+  cols?: string[];
   point: ScorePoint;
   /** Bootstrap repetitions; null takes the defaults (50,000, or 2,000 for P(X > Y)). */
   reps: number | null;
   seed: number;
+}
+
+/** Axis values by axis name: {actor: "ind", num_bins: "128"}; values as the tables print them. */
+export type CellSpec = Record<string, string>;
+
+/** "dep/dep", or "num_bins=128 critic=ind": a cell spec as a person reads it. */
+export function describeSpec(spec: CellSpec): string {
+  const { actor, critic, ...rest } = spec;
+  const head = actor !== undefined && critic !== undefined ? [`${actor}/${critic}`] : [];
+  const others = Object.entries(head.length ? rest : spec).map(([k, v]) => `${k}=${v}`);
+  return [...head, ...others].join(" ");
+}
+
+/** The cell that differs from `cell` only in what `vs` says, or undefined. */
+function baselineOf(cell: Cell, cells: Cell[], axes: string[], vs: CellSpec): Cell | undefined {
+  const target = (axis: string) => vs[axis] ?? axisValue(cell, axis);
+  return cells.find((c) => axes.every((a) => axisValue(c, a) === target(a)));
 }
 
 interface StatSpec {
@@ -137,8 +161,9 @@ export function aggregateTable(sweeps: SweepRecord[], opts: TableOptions): Table
     const metrics = headlineMetrics(sweep.runs);
     const cells = cellsOf(sweep);
     columns.push({ id: `${prefix}seeds`, label: "seeds", group, kind: "text" });
-    const baseline = opts.vs && cells.some((c) => c.actor === opts.vs?.actor && c.critic === opts.vs?.critic)
-      ? opts.vs : null;
+    const axesHere = cellAxes(sweep);
+    const vs = opts.vs;
+    const baseline = vs && cells.some((c) => Object.entries(vs).every(([a, v]) => axisValue(c, a) === v)) ? vs : null;
 
     for (const cell of cells) {
       const row = rowsByLabel.get(cell.label) ?? new Map<string, TableValue>([
@@ -166,11 +191,10 @@ export function aggregateTable(sweeps: SweepRecord[], opts: TableOptions): Table
     if (baseline && metrics.length) {
       anyPoi = true;
       const metric = metrics[0];
-      const id = `${prefix}${metric.id}/poi_vs_${baseline.actor}_${baseline.critic}`;
-      columns.push({ id, label: `P(${metric.short} > ${baseline.actor}/${baseline.critic})`, group, kind: "estimate" });
+      const id = `${prefix}${metric.id}/poi_vs_${specId(baseline)}`;
+      columns.push({ id, label: `P(${metric.short} > ${describeSpec(baseline)})`, group, kind: "estimate" });
       for (const cell of cells) {
-        const other = cells.find((c) => c.actor === baseline.actor && c.critic === baseline.critic &&
-          axes.every((a) => (c.axes[a] ?? "") === (cell.axes[a] ?? "")));
+        const other = baselineOf(cell, cells, axesHere, baseline);
         const value = other && other !== cell ? poiEstimate(cell, other, metric, opts) : null;
         rowsByLabel.get(cell.label)?.set(id, value);
       }
@@ -179,13 +203,31 @@ export function aggregateTable(sweeps: SweepRecord[], opts: TableOptions): Table
 
   const notes = [describePoint(opts.point), TRIAL_RULE, ...statNotes(opts, usedStats)];
   notes.push(...[...metricNotes].map(([short, label]) => `${short} = ${label}`));
-  if (anyPoi && opts.vs) {
-    notes.push(`P(a > ${opts.vs.actor}/${opts.vs.critic}) = probability that a run of the row's cell beats a run of the baseline on a task (ties count half), averaged over tasks; interval from ${opts.reps ?? DEFAULT_POI_REPS} repetitions resampling both cells`);
-  }
+  if (anyPoi && opts.vs) notes.push(poiNote(opts));
   if (anyPartial) notes.push(partialNote());
-  const rows = [...rowsByLabel.entries()].sort(([a], [b]) => a.localeCompare(b))
-    .map(([, row]) => columns.map((c) => row.get(c.id) ?? null));
+  const keyOf = (row: Map<string, TableValue>) => keyColumns.map((c) => String(row.get(c.id) ?? ""));
+  const rows = [...rowsByLabel.values()]
+    .sort((a, b) => keyOf(a).reduce((d, v, i) => d || compareAxisValues(v, keyOf(b)[i]), 0))
+    .map((row) => columns.map((c) => row.get(c.id) ?? null));
   return { title: `${sweeps.map((s) => s.name).join(" + ")}: ${STAT_TITLES[opts.stat]}`, columns, rows, notes };
+}
+
+/** Whether a spec names exactly an actor and a critic ("dep/dep"), as the method's baseline does. */
+function isActorCritic(spec: CellSpec): boolean {
+  const keys = Object.keys(spec);
+  return keys.length === 2 && "actor" in spec && "critic" in spec;
+}
+
+/** "dep_dep" for an actor/critic baseline (the ids tables always had), else "num_bins-128_critic-ind". */
+function specId(spec: CellSpec): string {
+  return isActorCritic(spec) ? `${spec.actor}_${spec.critic}` : Object.entries(spec).map(([k, v]) => `${k}-${v}`).join("_");
+}
+
+function poiNote(opts: TableOptions): string {
+  const vs = describeSpec(opts.vs ?? {});
+  const differs = isActorCritic(opts.vs ?? {}) ? "" : ` (the row's cell with ${vs})`;
+  return `P(a > ${vs}) = probability that a run of the row's cell beats a run of the baseline${differs} on a task ` +
+    `(ties count half), averaged over tasks; interval from ${opts.reps ?? DEFAULT_POI_REPS} repetitions resampling both cells`;
 }
 
 function poiEstimate(cell: Cell, baseline: Cell, metric: Metric, opts: TableOptions): Estimate | null {
@@ -252,6 +294,81 @@ export function perTaskTable(sweeps: SweepRecord[], opts: TableOptions): TableMo
   return { title, columns: ordered, rows, notes };
 }
 
+/**
+ * The rows and columns of a pivot over a sweep's axes: each given list as given, the other
+ * taking every remaining axis whose value is not the same for all cells. An axis left out of
+ * both, or named twice, or not an axis of the sweep, is refused: a table cell must be one
+ * grid cell, never a silent pool of several.
+ */
+export function pivotAxes(sweep: SweepRecord, rows: string[] | undefined, cols: string[] | undefined): { rows: string[]; cols: string[] } {
+  const axes = cellAxes(sweep);
+  const cells = cellsOf(sweep);
+  const varied = axes.filter((a) => new Set(cells.map((c) => axisValue(c, a))).size > 1);
+  for (const name of [...(rows ?? []), ...(cols ?? [])]) {
+    if (!axes.includes(name)) throw new UserError(`--rows/--cols: '${name}' is not an axis of sweep '${sweep.name}' (its axes: ${axes.join(", ")})`);
+  }
+  const named = [...(rows ?? []), ...(cols ?? [])];
+  const twice = named.find((a, i) => named.indexOf(a) !== i);
+  if (twice !== undefined) throw new UserError(`--rows and --cols name '${twice}' twice: an axis is either rows or columns`);
+  const rest = varied.filter((a) => !named.includes(a));
+  const out = { rows: rows ?? rest, cols: cols ?? rest };
+  const missing = varied.filter((a) => !out.rows.includes(a) && !out.cols.includes(a));
+  if (missing.length) {
+    throw new UserError(`--rows and --cols must place every axis sweep '${sweep.name}' varies; ${missing.join(", ")} ` +
+      `${missing.length > 1 ? "are" : "is"} in neither (its varied axes: ${varied.join(", ")})`);
+  }
+  if (out.cols.length === 0) throw new UserError(`--cols: sweep '${sweep.name}' has no axis left for the columns (its varied axes: ${varied.join(", ")})`);
+  return out;
+}
+
+/**
+ * One sweep pivoted: a row per combination of the row axes, a column per headline metric
+ * and combination of the column axes (rows num_bins, columns critic, for example). Every
+ * table cell is one grid cell's statistic, as in the unpivoted table.
+ */
+export function pivotTable(sweep: SweepRecord, opts: TableOptions): TableModel {
+  const { rows: rowAxes, cols: colAxes } = pivotAxes(sweep, opts.rows, opts.cols);
+  const cells = cellsOf(sweep);
+  const comboOf = (cell: Cell, axes: string[]) => axes.map((a) => axisValue(cell, a));
+  const byValue = (a: string[], b: string[]) => a.reduce((d, v, i) => d || compareAxisValues(v, b[i]), 0);
+  const unique = (axes: string[]) =>
+    [...new Map(cells.map((c) => [JSON.stringify(comboOf(c, axes)), comboOf(c, axes)])).values()].sort(byValue);
+  const rowCombos = unique(rowAxes);
+  const colCombos = unique(colAxes);
+  const colText = (combo: string[]) => colAxes.map((a, i) => (a === "actor" || a === "critic" ? `${a} ${combo[i]}` : `${a}=${combo[i]}`)).join(", ");
+  const columns: Column[] = rowAxes.map((a) => ({ id: a, label: a, group: null, kind: "text" }));
+  const metrics = headlineMetrics(sweep.runs);
+  const usedStats = new Set<string>();
+  let anyPartial = false;
+  const values = new Map<string, TableValue>();
+  for (const metric of metrics) {
+    for (const spec of statsFor(opts.stat, metric)) {
+      usedStats.add(spec.id);
+      for (const combo of colCombos) {
+        const id = `${metric.id}/${colAxes.map((a, i) => `${a}=${combo[i]}`).join(",")}/${spec.id}`;
+        columns.push({ id, label: `${colText(combo)}${spec.id === "iqm" && opts.stat === "iqm" ? "" : ` ${spec.label}`}`, group: metric.short, kind: "estimate" });
+        for (const cell of cells.filter((c) => JSON.stringify(comboOf(c, colAxes)) === JSON.stringify(combo))) {
+          const { runs, tasks, matrix } = cellMatrix(cell, metric, opts.point);
+          const partial = runs.length < cell.runs.length;
+          anyPartial ||= partial;
+          values.set(`${JSON.stringify(comboOf(cell, rowAxes))}|${id}`, tasks.length ? estimateOf(spec, matrix, opts, partial) : null);
+        }
+      }
+    }
+  }
+  const rows = rowCombos.map((combo) => columns.map((c, i): TableValue =>
+    (i < rowAxes.length ? combo[i] : values.get(`${JSON.stringify(combo)}|${c.id}`) ?? null)));
+  const notes = [describePoint(opts.point), TRIAL_RULE, ...statNotes(opts, usedStats)];
+  notes.push(...metrics.map((m) => `${m.short} = ${m.label}`));
+  if (anyPartial) notes.push(partialNote());
+  const title = `${sweep.name}: ${STAT_TITLES[opts.stat]}, rows ${rowAxes.join(" x ")}, columns ${colAxes.join(" x ")}`;
+  return { title, columns, rows, notes };
+}
+
 export function buildTable(sweeps: SweepRecord[], opts: TableOptions): TableModel {
+  if (opts.rows !== undefined || opts.cols !== undefined) {
+    if (sweeps.length !== 1) throw new UserError(`--rows/--cols pivot one sweep, got ${sweeps.length}: name one`);
+    return pivotTable(sweeps[0], opts);
+  }
   return opts.perTask ? perTaskTable(sweeps, opts) : aggregateTable(sweeps, opts);
 }
