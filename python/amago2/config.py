@@ -259,6 +259,11 @@ def resolve_config(request: dict[str, Any]) -> RunConfig:
     if request.get("steps") is not None:
         overrides["total_steps"] = request["steps"]
     agent, train = apply_overrides(agent, train, overrides)
+    # A chunked benchmark saves trials in chunks of CHUNK_CONTEXTS contexts: an overridden
+    # context length (a max_seq_len axis) resizes them too, or a long context's windows
+    # would be cut at a chunk made for the preset's.
+    if train.replay_chunk_steps and "replay_chunk_steps" not in overrides:
+        train = dataclasses.replace(train, replay_chunk_steps=presets.CHUNK_CONTEXTS * agent.max_seq_len)
     cfg = RunConfig(run_dir=str(request["run_dir"]), benchmark=benchmark, seed=seed, scale=scale,
                     device=request.get("device", "auto"), agent=agent, train=train,
                     benchmark_def=benchmark_def)

@@ -385,6 +385,13 @@ def test_long_trials_are_saved_in_chunks_at_every_scale():
             p = presets.preset_for(name, scale)
             assert p["replay_chunk_steps"] == presets.CHUNK_CONTEXTS * p["max_seq_len"]
         assert presets.preset_for("popgym", scale).get("replay_chunk_steps", 0) == 0
+    # A swept context length resizes the chunks with it; POPGym's whole trials stay unchunked.
+    for name, overrides, chunk in (("ml45", {"max_seq_len": 512}, presets.CHUNK_CONTEXTS * 512),
+                                   ("ml45", {"max_seq_len": 512, "replay_chunk_steps": 3000}, 3000),
+                                   ("popgym", {"max_seq_len": 512}, 0)):
+        cfg = resolve_config({"run_dir": "/tmp/x", "benchmark": name, "actor": "ind", "critic": "ind", "seed": 0,
+                              "scale": "cpu", "overrides": overrides})
+        assert cfg.train.replay_chunk_steps == chunk, (name, overrides)
 
 
 def test_a_user_task_with_a_return_range_is_scored_on_it_and_a_bad_range_is_refused():
