@@ -33,7 +33,7 @@ function statusFromSummary(row: RunRow): RunEnd["status"] | null {
 async function reconcile(db: Store, runs: readonly PlannedRun[], me: Owner, log: Logger): Promise<string[]> {
   const busy: string[] = [];
   for (const planned of runs) {
-    let row = getRun(db, planned.key)!;
+    const row = getRun(db, planned.key)!;
     if (row.status === "succeeded") continue;
     if (heldByAnother(row, me, pidAlive)) {
       busy.push(row.key);
@@ -47,11 +47,19 @@ async function reconcile(db: Store, runs: readonly PlannedRun[], me: Owner, log:
         if (pidAlive(row.worker_pid) && recent) signalIfAlive(-row.worker_pid!, "SIGKILL");
       }
     }
-    ingestJournal(db, row.key, row.run_dir);
-    row = getRun(db, row.key)!;
-    const settled = statusFromSummary(row);
-    if (row.status === "running") markEnded(db, row.key, { status: settled ?? "interrupted" });
-    else if (settled === "succeeded") markEnded(db, row.key, { status: "succeeded" });
+    // Settled in one IMMEDIATE transaction that reads the row again: another amago2 may
+    // have claimed the run since the check above, and its live claim must be left to it, not
+    // marked ended (which let this process claim it too, and both trained it at once).
+    const claimedMeanwhile = db.transaction((): boolean => {
+      const now = getRun(db, planned.key)!;
+      if (heldByAnother(now, me, pidAlive)) return true;
+      ingestJournal(db, now.key, now.run_dir);
+      const settled = statusFromSummary(getRun(db, now.key)!);
+      if (now.status === "running") markEnded(db, now.key, { status: settled ?? "interrupted" });
+      else if (settled === "succeeded") markEnded(db, now.key, { status: "succeeded" });
+      return false;
+    }).immediate();
+    if (claimedMeanwhile) busy.push(planned.key);
   }
   return busy;
 }

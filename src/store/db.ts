@@ -7,6 +7,9 @@ import { UserError } from "../ui/errors.js";
 import { toolVersion } from "../package.js";
 import { SCHEMA_VERSION, migrate } from "./migrations.js";
 
+/** How long a connection waits for another one's lock before SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 10_000;
+
 export type Store = Database.Database;
 
 /** AMAGO2_HOME (default ./amago2-runs), absolute. Holds amago2.db and runs/<key>/. */
@@ -80,7 +83,7 @@ function checkIsAmagoDb(db: Store, file: string): void {
 }
 
 function configure(db: Store): void {
-  db.pragma("busy_timeout = 10000");
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   db.pragma("foreign_keys = ON");
 }
 
@@ -95,12 +98,12 @@ export function openStore(home: string): Store {
   let db: Store | null = null;
   try {
     db = new Database(file);
-    db.pragma("busy_timeout = 10000");
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     checkIsAmagoDb(db, file);
     // SQLite opens a file it may not write read-only without a word: find out now, with a
     // write that is rolled back, before the command records anything.
     if (db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'meta'").get()) probeWritable(db);
-    if (db.pragma("journal_mode", { simple: true }) !== "wal") db.pragma("journal_mode = WAL");
+    enableWal(db);
     configure(db);
     migrate(db, toolVersion());
   } catch (err) {
@@ -108,6 +111,25 @@ export function openStore(home: string): Store {
     throw storeFault(err, file);
   }
   return db;
+}
+
+
+/**
+ * Switch the store to WAL. The change needs the database to itself, and it failed at once
+ * with SQLITE_BUSY (the busy timeout did not cover it) when a second amago2 opened the same
+ * fresh store at that moment: it is retried for as long as the busy timeout allows.
+ */
+function enableWal(db: Store): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      if (db.pragma("journal_mode", { simple: true }) !== "wal") db.pragma("journal_mode = WAL");
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== "SQLITE_BUSY" || Date.now() > deadline) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20); // a synchronous 20 ms pause
+    }
+  }
 }
 
 /** Fails with SQLite's own error when the store cannot be written: one write, rolled back. */
