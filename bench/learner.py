@@ -4,6 +4,7 @@
     python bench/learner.py --quick    # 5 timed updates, for a quick look while developing
     python bench/learner.py --only tiny-discrete --cells ind/ind,dep/dep --updates 40
     python bench/learner.py --device cuda --only ml45,popgym   # what bench/gpu-check runs
+    python bench/learner.py --only tiny-continuous,ml45 --cells ind/ind --encoders transformer,gru,ff,sink
 
 The configs: the ML45 paper model (continuous, 4 action dims), the POPGym paper model
 (discrete, the 27 actions of its union space, 64 bins), the Atari paper model (18 actions,
@@ -23,6 +24,7 @@ nothing: launch and host overhead (the target at the ML45 size: under 10%).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import time
@@ -69,6 +71,9 @@ CONFIGS = {
         num_bins=128), batch=32, obs_dim=2, image=(84, 84, 3), actions=("discrete", 18)),
 }
 CELLS = ("dep/dep", "dep/ind", "ind/dep", "ind/ind")
+# --encoders: the trajectory encoder each row's agent is built with (AgentConfig keys).
+ENCODERS = {"transformer": {}, "gru": {"traj_encoder": "gru"}, "ff": {"traj_encoder": "ff"},
+            "sink": {"attention_sink": True}}
 
 
 def sync(device: torch.device) -> None:
@@ -128,11 +133,12 @@ def peak_rss_gib() -> float:
     return float("nan")
 
 
-def bench_learner(name: str, cell: str, device: torch.device, warmup: int, updates: int) -> dict:
+def bench_learner(name: str, cell: str, encoder: str, device: torch.device, warmup: int, updates: int) -> dict:
     spec = CONFIGS[name]
     torch.manual_seed(0)
     actor, critic = cell.split("/")
-    agent = Agent(spec["agent"](actor, critic), *spaces(spec)).to(device)
+    cfg = dataclasses.replace(spec["agent"](actor, critic), **ENCODERS[encoder])
+    agent = Agent(cfg, *spaces(spec)).to(device)
     learner = Learner(agent, TrainConfig(batch_size=spec["batch"]))
     batch = agent.prepare_batch(make_batch(agent, spec["batch"], spec))
     times, peaks = [], []
@@ -228,6 +234,8 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=None, help="timed updates per config (>= 20 for the record)")
     parser.add_argument("--only", default=None, help=f"comma list of configs among {', '.join(CONFIGS)}")
     parser.add_argument("--cells", default=",".join(CELLS), help=f"comma list of actor/critic cells (default {','.join(CELLS)})")
+    parser.add_argument("--encoders", default="transformer",
+                        help=f"comma list of trajectory encoders among {', '.join(ENCODERS)} (default transformer)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--no-env", action="store_true", help="skip timing the ML45 env for comparison")
@@ -238,6 +246,9 @@ def main() -> None:
         parser.error(f"--only takes configs among {', '.join(CONFIGS)}, not '{args.only}'")
     if not set(cells) <= set(CELLS):
         parser.error(f"--cells takes actor/critic pairs among {', '.join(CELLS)}, not '{args.cells}'")
+    encoders = args.encoders.split(",")
+    if not set(encoders) <= set(ENCODERS):
+        parser.error(f"--encoders takes encoders among {', '.join(ENCODERS)}, not '{args.encoders}'")
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     updates = args.updates or (5 if args.quick else 20)
@@ -248,24 +259,26 @@ def main() -> None:
           + (f", bf16 peak {peak16:.0f} GFLOP/s" if peak16 else "") + f"; median of {updates} updates; "
           + load_average())
     peak = peak16 or peak32
-    header = ("config", "cell", "s/update", "updates/s", "timesteps/s", "ref-equiv % of peak", "vs ref 9.9 s",
+    header = ("config", "cell", "encoder", "s/update", "updates/s", "timesteps/s", "ref-equiv % of peak", "vs ref 9.9 s",
               "peak mem GiB", "act 1 (steps/s)", "act 8 (steps/s)", "GPU idle in update")
     rows, seconds, acting = [], {}, {}
     for name in configs:
         for cell in cells:
-            # The reference figures are for one ML45 update of the AMAGO-2 objectives (ind/ind).
-            is_ref = name == "ml45" and cell == "ind/ind"
-            r = bench_learner(name, cell, device, warmup=3 if name in ("ml45", "popgym", "atari") else 5,
-                              updates=updates)
-            seconds[name, cell] = r["s_per_update"]
-            ref_frac = f"{100 * REFERENCE_GFLOP / r['s_per_update'] / peak:.0f}%" if is_ref else "-"
-            speedup = f"{REFERENCE_S_PER_UPDATE / r['s_per_update']:.2f}x" if is_ref else "-"
-            acting[name] = r["acting"][8]
-            rows.append((name, cell, f"{r['s_per_update']:.3f}", f"{r['updates_per_s']:.2f}",
-                         f"{r['timesteps_per_s']:.0f}", ref_frac, speedup, f"{r['peak_gib']:.2f}",
-                         f"{r['acting'][1]:.0f}", f"{r['acting'][8]:.0f}",
-                         "-" if r["gpu_idle"] is None else f"{100 * r['gpu_idle']:.1f}%"))
-            print(f"  measured {name} {cell}: {r['s_per_update']:.3f} s/update", file=sys.stderr, flush=True)
+            for encoder in encoders:
+                # The reference figures are for one ML45 update of the AMAGO-2 objectives (ind/ind).
+                is_ref = name == "ml45" and cell == "ind/ind" and encoder == "transformer"
+                r = bench_learner(name, cell, encoder, device, warmup=3 if name in ("ml45", "popgym", "atari") else 5,
+                                  updates=updates)
+                if encoder == "transformer":
+                    seconds[name, cell] = r["s_per_update"]
+                    acting[name] = r["acting"][8]
+                ref_frac = f"{100 * REFERENCE_GFLOP / r['s_per_update'] / peak:.0f}%" if is_ref else "-"
+                speedup = f"{REFERENCE_S_PER_UPDATE / r['s_per_update']:.2f}x" if is_ref else "-"
+                rows.append((name, cell, encoder, f"{r['s_per_update']:.3f}", f"{r['updates_per_s']:.2f}",
+                             f"{r['timesteps_per_s']:.0f}", ref_frac, speedup, f"{r['peak_gib']:.2f}",
+                             f"{r['acting'][1]:.0f}", f"{r['acting'][8]:.0f}",
+                             "-" if r["gpu_idle"] is None else f"{100 * r['gpu_idle']:.1f}%"))
+                print(f"  measured {name} {cell} {encoder}: {r['s_per_update']:.3f} s/update", file=sys.stderr, flush=True)
     print_table(header, rows)
     ratios = []
     for name in dict.fromkeys(n for n, _ in seconds):

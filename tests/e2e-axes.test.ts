@@ -55,3 +55,33 @@ test("a critic x num_bins grid: planned, run, tabled by its axes; the same cell 
     cleanup();
   }
 });
+
+test("every trajectory encoder through the CLI: a group axis of traj_encoder and attention_sink, one tiny run each", async () => {
+  const { dir, cleanup } = tempDir("amago2-encoders-");
+  try {
+    const home = path.join(dir, "home");
+    const file = path.join(dir, "encoders.yaml");
+    writeFileSync(file, toYaml({
+      name: "encoders", benchmark: { name: "cartpole-tiny", ...TINY_BENCHMARK_DEF }, scale: "tiny", seeds: 1, steps: 40,
+      overrides: TINY_OVERRIDES,
+      axes: { actor: ["ind"], critic: ["ind"], "traj_encoder,attention_sink": [["transformer", false], ["transformer", true], ["gru", false], ["ff", false]] },
+    }));
+    const env = { AMAGO2_HOME: home };
+    const bad = await runCli(["sweep", file, "--axis", "traj_encoder,attention_sink=[gru,true]"], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /traj_encoder=gru attention_sink=true: attention_sink needs traj_encoder transformer/);
+    const swept = await runCli(["sweep", file, "--parallel", "2", "--retries", "0"], env);
+    assert.equal(swept.code, 0, swept.stderr);
+    const configs = storeRows<{ status: string; config: string }>(home, "SELECT status, config FROM runs");
+    const agents = configs.map((c) => (JSON.parse(c.config) as { agent: { traj_encoder: string; attention_sink: boolean } }).agent);
+    assert.deepEqual(configs.map((c) => c.status), ["succeeded", "succeeded", "succeeded", "succeeded"]);
+    assert.deepEqual(agents.map((a) => `${a.traj_encoder}/${a.attention_sink}`).sort(),
+      ["ff/false", "gru/false", "transformer/false", "transformer/true"]);
+    const table = await runCli(["table", "encoders", "--format", "json", "--reps", "200"], env);
+    const rows = (JSON.parse(table.stdout) as { rows: Record<string, unknown>[] }).rows;
+    assert.deepEqual(rows.map((r) => `${r.traj_encoder}/${r.attention_sink}`),
+      ["ff/false", "gru/false", "transformer/false", "transformer/true"]);
+  } finally {
+    cleanup();
+  }
+});

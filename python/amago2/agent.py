@@ -27,6 +27,8 @@ from amago2.nets.heads import (ActorHead, CriticEnsemble, CriticParams, categori
                                critic_forward, gumbel_noise, project_state, straight_through_sample,
                                tanh_gaussian_log_prob, tanh_gaussian_params, tanh_gaussian_sample)
 from amago2.nets.timestep import TimestepEncoder
+from amago2.nets.feedforward import FeedForwardEncoder
+from amago2.nets.recurrent import GRUEncoder
 from amago2.nets.transformer import KVCache, TrajectoryEncoder
 
 FLOAT_KEYS = ("prev_action", "prev_reward", "action", "reward", "done", "mask")
@@ -73,7 +75,19 @@ class UpdateNoise:
 
 @dataclass
 class ActingState:
-    cache: KVCache
+    memory: KVCache | Tensor | None
+    """The trajectory encoder's memory of every actor's trial: the Transformer's KV cache, the
+    GRU's hidden state, or nothing for the memory-free encoder."""
+
+
+def make_traj_encoder(cfg: AgentConfig) -> nn.Module:
+    """The configured sequence model over a trial (cfg.traj_encoder)."""
+    if cfg.traj_encoder == "gru":
+        return GRUEncoder(cfg.tstep_dim, cfg.d_model, cfg.n_layers)
+    if cfg.traj_encoder == "ff":
+        return FeedForwardEncoder(cfg.tstep_dim, cfg.d_model, cfg.d_ff, cfg.n_layers, cfg.dropout)
+    return TrajectoryEncoder(cfg.tstep_dim, cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.n_layers,
+                             cfg.dropout, cfg.max_seq_len, cfg.attention_sink)
 
 
 class Agent(nn.Module):
@@ -86,8 +100,7 @@ class Agent(nn.Module):
         self.actor_objective = ACTOR_LOSSES[cfg.actor]
         g = len(cfg.gammas)
         self.tstep = TimestepEncoder(observation_space, self.action_dim, cfg.tstep_hidden, cfg.tstep_dim)
-        self.traj = TrajectoryEncoder(cfg.tstep_dim, cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.n_layers,
-                                      cfg.dropout, cfg.max_seq_len)
+        self.traj = make_traj_encoder(cfg)
         actor_outputs = self.action_dim if self.discrete else 2 * self.action_dim
         self.actor = ActorHead(cfg.d_model, cfg.head_hidden, g, actor_outputs)
         self.critics = CriticEnsemble(cfg.d_model, cfg.head_hidden, cfg.n_critics, self.action_dim,
@@ -243,11 +256,11 @@ class Agent(nn.Module):
 
     def init_acting(self, num_actors: int) -> ActingState:
         dtype = torch.bfloat16 if self.device.type == "cuda" else self.gammas.dtype
-        return ActingState(self.traj.init_cache(num_actors, self.device, dtype))
+        return ActingState(self.traj.init_state(num_actors, self.device, dtype))
 
     def reset_acting(self, state: ActingState, which) -> None:
         """Forget the memory of the actors whose trial ended: which (N,) bool."""
-        state.cache.count[torch.as_tensor(which, device=self.device)] = 0
+        self.traj.reset_state(state.memory, torch.as_tensor(which, device=self.device))
 
     @torch.inference_mode()  # no autograd bookkeeping at all: about 5-10% of a step's host time
     def act(self, state: ActingState, obs: dict, prev_action, prev_reward, time, sample: bool = True) -> Tensor:
@@ -266,7 +279,7 @@ class Agent(nn.Module):
         time = torch.as_tensor(time, device=self.device, dtype=torch.long).reshape(-1)
         with self._autocast():
             emb = self.tstep(obs_t, prev_action, prev_reward)
-            h = self.traj.step(emb, time, state.cache)
+            h = self.traj.step(emb, time, state.memory)
             raw = loss_precision(self.actor(h)[:, -1])
         if was_training:
             self.train(True)

@@ -27,6 +27,7 @@ MAX_SEED = 2**31 - 1
 MAX_INT = 10**12
 """The largest integer setting: more env steps than any run takes (10^12)."""
 SCALES = ("tiny", "cpu", "small", "paper")
+TRAJ_ENCODERS = ("transformer", "gru", "ff")
 DEVICES = ("auto", "cpu", "cuda")
 PAPER_GAMMAS = (0.1, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999)
 
@@ -39,8 +40,14 @@ class AgentConfig:
     """Actor objective: 'dep' (-Q through frozen critics) or 'ind' (binary-filtered BC)."""
     critic: str = "ind"
     """Critic objective: 'dep' (PopArt regression) or 'ind' (two-hot symlog classification)."""
+    traj_encoder: str = "transformer"
+    """The sequence model over a trial (docs/METHOD.md, "Trajectory encoders"): 'transformer'
+    (the paper's), 'gru' (RL^2's recurrent memory) or 'ff' (no memory across timesteps)."""
+    attention_sink: bool = False
+    """Transformer only: a learned key and value per layer and head that every query may attend
+    to, so that attention can put its weight on nothing (ReLIC's Sink-KV)."""
     d_model: int = 256
-    """Transformer width."""
+    """Transformer width (the GRU's hidden size and the FF encoder's width)."""
     d_ff: int = 1024
     """Transformer feed-forward width."""
     n_layers: int = 3
@@ -223,6 +230,10 @@ def validate(cfg: RunConfig) -> None:
     for key, value in non_negative.items():
         if value < 0:
             raise ConfigError(f"{key} must be >= 0; got {value}")
+    if a.traj_encoder not in TRAJ_ENCODERS:
+        raise ConfigError(f"traj_encoder must be one of {', '.join(TRAJ_ENCODERS)}; got {a.traj_encoder!r}")
+    if a.attention_sink and a.traj_encoder != "transformer":
+        raise ConfigError(f"attention_sink needs traj_encoder transformer (there is no attention in {a.traj_encoder!r})")
     if a.d_model % a.n_heads:
         raise ConfigError(f"d_model ({a.d_model}) must be divisible by n_heads ({a.n_heads})")
     if not 1 <= a.redq_subset <= a.n_critics:

@@ -83,7 +83,7 @@ def test_kv_cache_matches_full_forward_before_and_after_sliding():
     with torch.no_grad():
         causal = agent.traj(emb, time)
         banded = agent.traj(emb, time, attn_mask=_banded_causal(steps, window))
-        cache = agent.traj.init_cache(actors, "cpu", torch.float64)
+        cache = agent.traj.init_state(actors, "cpu", torch.float64)
         stepped = torch.stack([agent.traj.step(emb[:, t], time[:, t], cache) for t in range(steps)], 1)
     assert torch.allclose(stepped[:, :window], causal[:, :window], atol=1e-10)
     assert torch.allclose(stepped, banded, atol=1e-10)

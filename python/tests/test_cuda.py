@@ -54,12 +54,12 @@ def test_bf16_kv_cached_acting_matches_the_training_forward(discrete):
     prev_reward = torch.randn(actors, steps, 1, generator=g)
     time = torch.arange(steps).repeat(actors, 1)
     state = agent.init_acting(actors)
-    assert all(k.dtype == torch.bfloat16 for k in state.cache.keys)
+    assert all(k.dtype == torch.bfloat16 for k in state.memory.keys)
     obs, prev_action, prev_reward, time = (x.to(CUDA) for x in (obs, prev_action, prev_reward, time))
     with torch.no_grad(), agent._autocast():
         stepped = torch.stack([
             agent.traj.step(agent.tstep({"vec": obs[:, t]}, prev_action[:, t], prev_reward[:, t]), time[:, t],
-                            state.cache).float()
+                            state.memory).float()
             for t in range(steps)], 1)
         full = agent.traj(agent.tstep({"vec": obs}, prev_action, prev_reward), time).float()
     error = (stepped - full).norm() / full.norm()

@@ -22,7 +22,18 @@ def test_optimised_update_matches_reference(actor, critic, discrete, critic_rows
     # The 32-step test batch is one chunk of the default size; chunks of 7 steps (the last
     # one shorter) exercise the chunked critic passes.
     monkeypatch.setattr(amago2.agent, "CRITIC_ROWS", critic_rows)
-    agent = make_agent(actor, critic, discrete, reward_multiplier=3.0).double()
+    _check_same_math(actor, critic, discrete)
+
+
+@pytest.mark.parametrize("encoder", [{"traj_encoder": "gru"}, {"traj_encoder": "ff"}, {"attention_sink": True}],
+                         ids=["gru", "ff", "sink"])
+@pytest.mark.parametrize("actor,critic,discrete", [("ind", "ind", True), ("dep", "dep", False)])
+def test_every_trajectory_encoder_keeps_the_update_the_reference(encoder, actor, critic, discrete):
+    _check_same_math(actor, critic, discrete, **encoder)
+
+
+def _check_same_math(actor, critic, discrete, **encoder):
+    agent = make_agent(actor, critic, discrete, reward_multiplier=3.0, **encoder).double()
     agent.train(False)  # no dropout, no power-iteration step: both evaluations see one network
     with torch.no_grad():  # non-trivial PopArt statistics and target heads that differ from online
         agent.popart_mu.copy_(torch.tensor([0.7, -1.3]))
@@ -32,6 +43,9 @@ def test_optimised_update_matches_reference(actor, critic, discrete, critic_rows
         agent.popart_t.fill_(6)
         for p in list(agent.target_critics.parameters()) + list(agent.target_actor.parameters()):
             p.add_(0.05 * torch.randn_like(p))
+        for name, p in agent.traj.named_parameters():
+            if name.endswith(("sink_k", "sink_v")):
+                p.normal_()  # a sink that is not yet zero
     batch = agent.prepare_batch(random_batch(agent, dtype=torch.float64))
     noise = agent.sample_noise(batch)
     assert noise.redq.shape[0] == 2

@@ -47,10 +47,13 @@ def test_ind_ind_learns_the_bandit_in_context(tmp_path):
     assert report["success"] == returns  # the env reports success exactly when an arm pays
 
 
-def test_stop_and_resume_equals_an_unbroken_run(tmp_path):
-    """4 epochs of 4 updates: stopped after update 6 and resumed == never stopped."""
+@pytest.mark.parametrize("encoder", [{}, {"traj_encoder": "gru"}, {"traj_encoder": "ff"}, {"attention_sink": True}],
+                         ids=["transformer", "gru", "ff", "sink"])
+def test_stop_and_resume_equals_an_unbroken_run(tmp_path, encoder):
+    """4 epochs of 4 updates: stopped after update 6 and resumed == never stopped, whatever the
+    trajectory encoder (its weights and optimiser state are all the checkpoint must hold)."""
     straight, broken = tmp_path / "straight", tmp_path / "broken"
-    settings = dict(steps=48, log_every_updates=1)
+    settings = dict(steps=48, log_every_updates=1, **encoder)
     full = train(bandit_request(straight, **settings))
     assert full["status"] == "succeeded" and (full["steps"], full["updates"]) == (48, 16)
 

@@ -9,6 +9,14 @@ Acting keeps a ring buffer of max_seq_len keys/values per layer and per actor. P
 are absolute (the time embedding is added to the input), and softmax attention does not
 care about the order of its keys, so a new step simply overwrites the oldest slot: no
 per-step shifting, and one independent position counter per actor.
+
+With `attention_sink`, every layer has a learned key and value per head that every query
+attends to besides its past (ReLIC's Sink-KV), in training and acting alike. Both start at
+zero: a sink of score 0 and value 0 adds exp(0) to the softmax's denominator and nothing to
+its output, so at initialisation a query can already give weight to nothing.
+
+`attention=False` builds the same blocks without their attention sub-layer: the memory-free
+control of nets/feedforward.py.
 """
 
 from __future__ import annotations
@@ -87,14 +95,19 @@ class KVCache:
 
 
 class Block(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float):
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, attention_sink: bool = False,
+                 attention: bool = True):
         super().__init__()
         self.n_heads = n_heads
-        self.norm_attn_in = nn.LayerNorm(d_model)
-        self.qkv = SigmaReparamLinear(d_model, 3 * d_model)
-        self.head_scale = nn.Parameter(torch.ones(n_heads))
-        self.attn_out = SigmaReparamLinear(d_model, d_model)
-        self.norm_attn_out = nn.LayerNorm(d_model)
+        if attention:
+            self.norm_attn_in = nn.LayerNorm(d_model)
+            self.qkv = SigmaReparamLinear(d_model, 3 * d_model)
+            self.head_scale = nn.Parameter(torch.ones(n_heads))
+            self.attn_out = SigmaReparamLinear(d_model, d_model)
+            self.norm_attn_out = nn.LayerNorm(d_model)
+        # (heads, 1, head_dim) each: the sink's key and value.
+        self.sink_k = nn.Parameter(torch.zeros(n_heads, 1, d_model // n_heads)) if attention_sink else None
+        self.sink_v = nn.Parameter(torch.zeros(n_heads, 1, d_model // n_heads)) if attention_sink else None
         self.norm_ff_in = nn.LayerNorm(d_model)
         self.ff1 = SigmaReparamLinear(d_model, d_ff)
         self.norm_ff_mid = nn.LayerNorm(d_ff)
@@ -111,15 +124,25 @@ class Block(nn.Module):
         b, _, t, _ = attended.shape
         attended = attended * self.head_scale.view(1, -1, 1, 1).to(attended.dtype)
         attended = attended.transpose(1, 2).reshape(b, t, -1)
-        x = x + self.norm_attn_out(self.attn_out(attended))
+        return self.feed_forward(x + self.norm_attn_out(self.attn_out(attended)))
+
+    def feed_forward(self, x: Tensor) -> Tensor:
+        """The FF sub-layer with its residual: (..., d_model) -> (..., d_model)."""
         hidden = self.norm_ff_mid(F.leaky_relu(self.ff1(self.norm_ff_in(x))))
         return x + self.dropout(self.ff2(hidden))
 
     def forward(self, x: Tensor, attn_mask: Tensor | None = None) -> Tensor:
         q, k, v = self._qkv(x)
-        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
-                                                  is_causal=attn_mask is None)
-        return self._finish(x, attended)
+        if self.sink_k is None:
+            attended = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=attn_mask is None)
+            return self._finish(x, attended)
+        # The sink is key 0, visible to every query; the rest keep their mask.
+        b, t = x.shape[0], x.shape[1]
+        k = torch.cat((self.sink_k.to(k.dtype).expand(b, -1, -1, -1), k), dim=2)
+        v = torch.cat((self.sink_v.to(v.dtype).expand(b, -1, -1, -1), v), dim=2)
+        past = attn_mask if attn_mask is not None else torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
+        mask = torch.cat((torch.ones(t, 1, dtype=torch.bool, device=x.device), past), dim=1)
+        return self._finish(x, F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
 
     def step(self, x: Tensor, keys: Tensor, values: Tensor, write_rows: Tensor,
              mask_bias: Tensor) -> Tensor:
@@ -130,30 +153,40 @@ class Block(nn.Module):
         head_dim = keys.shape[-1]
         keys.view(-1, head_dim).index_copy_(0, write_rows, k.reshape(-1, head_dim))
         values.view(-1, head_dim).index_copy_(0, write_rows, v.reshape(-1, head_dim))
-        return self._finish(x, attend_one_query(q, keys, values, mask_bias))
+        return self._finish(x, attend_one_query(q, keys, values, mask_bias, self.sink_k, self.sink_v))
 
 
-def attend_one_query(q: Tensor, keys: Tensor, values: Tensor, mask_bias: Tensor) -> Tensor:
+def attend_one_query(q: Tensor, keys: Tensor, values: Tensor, mask_bias: Tensor,
+                     sink_k: Tensor | None = None, sink_v: Tensor | None = None) -> Tensor:
     """Softmax attention of one query per (actor, head) over the cache: q (N, h, 1, dh),
-    keys/values (N, h, L, dh), mask_bias (N * h, 1, L) -> (N, h, 1, dh). The same function as
+    keys/values (N, h, L, dh), mask_bias (N * h, 1, L) -> (N, h, 1, dh); with a sink (h, 1,
+    dh) key and value, one more key every query sees. The same function as
     scaled_dot_product_attention with a mask, written as two batched matmuls because
     SDPA's CPU kernel is built for many queries: with one, ML45 acting with 8 actors ran
     10-25% slower through it (bench/learner.py)."""
     n, h, length, dh = keys.shape
-    scores = torch.baddbmm(mask_bias, q.reshape(n * h, 1, dh), keys.view(n * h, length, dh).transpose(1, 2),
-                           alpha=dh ** -0.5)
-    weights = torch.softmax(scores, dim=-1)
-    return torch.bmm(weights.to(values.dtype), values.view(n * h, length, dh)).view(n, h, 1, dh)
+    q = q.reshape(n * h, 1, dh)
+    scores = torch.baddbmm(mask_bias, q, keys.view(n * h, length, dh).transpose(1, 2), alpha=dh ** -0.5)
+    if sink_k is None:
+        weights = torch.softmax(scores, dim=-1)
+        return torch.bmm(weights.to(values.dtype), values.view(n * h, length, dh)).view(n, h, 1, dh)
+    sink_k = sink_k.to(q.dtype).expand(n, -1, -1, -1).reshape(n * h, 1, dh)
+    sink_score = (q * sink_k).sum(-1, keepdim=True) * dh ** -0.5                    # (N * h, 1, 1)
+    weights = torch.softmax(torch.cat((sink_score, scores), dim=-1), dim=-1)
+    sink_v = sink_v.to(values.dtype).expand(n, -1, -1, -1).reshape(n * h, 1, dh)
+    out = weights[..., :1].to(values.dtype) * sink_v + torch.bmm(weights[..., 1:].to(values.dtype),
+                                                                 values.view(n * h, length, dh))
+    return out.view(n, h, 1, dh)
 
 
 class TrajectoryEncoder(nn.Module):
     def __init__(self, d_in: int, d_model: int, n_heads: int, d_ff: int, n_layers: int,
-                 dropout: float, max_seq_len: int):
+                 dropout: float, max_seq_len: int, attention_sink: bool = False):
         super().__init__()
         self.d_model, self.n_heads, self.max_seq_len = d_model, n_heads, max_seq_len
         self.inp = Linear(d_in, d_model)
         self.emb_dropout = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff, dropout, attention_sink) for _ in range(n_layers))
         self.final_norm = nn.LayerNorm(d_model)
         # Angles in float64: absolute times reach the tens of thousands (Atari trials).
         self.register_buffer("freqs", sinusoid_frequencies(d_model), persistent=False)
@@ -170,11 +203,16 @@ class TrajectoryEncoder(nn.Module):
             x = block(x, attn_mask)
         return self.final_norm(x)
 
-    def init_cache(self, num_actors: int, device, dtype) -> KVCache:
+    def init_state(self, num_actors: int, device, dtype) -> KVCache:
+        """The acting memory of `num_actors` actors: an empty cache each."""
         shape = (num_actors, self.n_heads, self.max_seq_len, self.d_model // self.n_heads)
         return KVCache(keys=[torch.zeros(shape, device=device, dtype=dtype) for _ in self.blocks],
                        values=[torch.zeros(shape, device=device, dtype=dtype) for _ in self.blocks],
                        count=torch.zeros(num_actors, dtype=torch.long, device=device))
+
+    def reset_state(self, cache: KVCache, which: Tensor) -> None:
+        """Forget the past of the actors where `which` (N,) bool is true."""
+        cache.count[which] = 0
 
     def step(self, emb: Tensor, time: Tensor, cache: KVCache) -> Tensor:
         """emb (N, d_in), time (N,) -> (N, d_model), attending to each actor's cached past."""

@@ -1,0 +1,48 @@
+"""RL^2's recurrent memory (docs/METHOD.md, "Trajectory encoders"): a GRU over the trial's
+timesteps, then a linear layer and a LayerNorm, as AMAGO's GRU trajectory encoder builds it.
+
+Acting carries each actor's hidden state through its whole trial and zeroes it when a trial
+ends (and only then: the episodes of a trial share one memory). Training runs the GRU over
+the same replay windows as the Transformer, each from a zero state: a window that starts at
+its trial's first step (every window of a trial no longer than max_seq_len) is then exactly
+what acting computed, and one that starts later sees only its own part of the trial, as the
+Transformer's window does. This is AMAGO's choice too; stored states or a burn-in would make
+long trials consistent at the cost of more replay or more compute.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from amago2.nets.linear import Linear
+
+
+class GRUEncoder(nn.Module):
+    def __init__(self, d_in: int, d_model: int, n_layers: int):
+        super().__init__()
+        self.d_model, self.n_layers = d_model, n_layers
+        self.gru = nn.GRU(d_in, d_model, num_layers=n_layers, batch_first=True)
+        self.out = Linear(d_model, d_model)
+        self.final_norm = nn.LayerNorm(d_model)
+
+    def forward(self, emb: Tensor, time: Tensor, attn_mask: Tensor | None = None) -> Tensor:
+        """emb (B, T, d_in) -> (B, T, d_model) from a zero state. Time is implicit in the
+        recurrence; a banded attention mask has no meaning here."""
+        if attn_mask is not None:
+            raise ValueError("the GRU encoder takes no attention mask")
+        hidden, _ = self.gru(emb)
+        return self.final_norm(self.out(hidden))
+
+    def init_state(self, num_actors: int, device, dtype) -> Tensor:
+        """(n_layers, N, d_model) zeros: no actor has a past yet."""
+        return torch.zeros(self.n_layers, num_actors, self.d_model, device=device, dtype=dtype)
+
+    def reset_state(self, state: Tensor, which: Tensor) -> None:
+        state[:, which] = 0
+
+    def step(self, emb: Tensor, time: Tensor, state: Tensor) -> Tensor:
+        """emb (N, d_in) -> (N, d_model); the state moves one step, in place."""
+        hidden, new_state = self.gru(emb[:, None], state.to(emb.dtype))
+        state.copy_(new_state)
+        return self.final_norm(self.out(hidden[:, 0]))
