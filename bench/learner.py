@@ -41,7 +41,7 @@ from amago2.learner import Learner  # noqa: E402
 from amago2.config import AgentConfig, TrainConfig  # noqa: E402
 from amago2.errors import ConfigError
 from amago2.presets import small_head_bins  # noqa: E402
-from tables import load_average, print_table  # noqa: E402  (bench/tables.py, next to this file)
+from tables import load_average, peak_rss_gib, print_table, reset_peak_rss  # noqa: E402  (bench/tables.py, next to this file)
 
 REFERENCE_GFLOP = 619.0
 REFERENCE_S_PER_UPDATE = 9.9
@@ -73,7 +73,7 @@ CONFIGS = {
 CELLS = ("dep/dep", "dep/ind", "ind/dep", "ind/ind")
 # --encoders: the trajectory encoder each row's agent is built with (AgentConfig keys).
 ENCODERS = {"transformer": {}, "gru": {"traj_encoder": "gru"}, "ff": {"traj_encoder": "ff"},
-            "sink": {"attention_sink": True}}
+            "trmrl": {"traj_encoder": "trmrl"}, "sink": {"attention_sink": True}}
 
 
 def sync(device: torch.device) -> None:
@@ -119,18 +119,6 @@ def make_batch(agent: Agent, batch: int, spec: dict) -> dict:
             "prev_reward": torch.cat((torch.zeros(batch, 1, 1), reward), 1),
             "time": torch.arange(l + 1).repeat(batch, 1), "action": action, "reward": reward,
             "done": torch.zeros(batch, l, 1), "mask": torch.ones(batch, l, 1)}
-
-
-def reset_peak_rss() -> None:
-    """Linux: writing 5 to clear_refs resets the VmHWM high-water mark."""
-    Path("/proc/self/clear_refs").write_text("5")
-
-
-def peak_rss_gib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 2 ** 20
-    return float("nan")
 
 
 def bench_learner(name: str, cell: str, encoder: str, device: torch.device, warmup: int, updates: int) -> dict:

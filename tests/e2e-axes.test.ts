@@ -64,7 +64,7 @@ test("every trajectory encoder through the CLI: a group axis of traj_encoder and
     writeFileSync(file, toYaml({
       name: "encoders", benchmark: { name: "cartpole-tiny", ...TINY_BENCHMARK_DEF }, scale: "tiny", seeds: 1, steps: 40,
       overrides: TINY_OVERRIDES,
-      axes: { actor: ["ind"], critic: ["ind"], "traj_encoder,attention_sink": [["transformer", false], ["transformer", true], ["gru", false], ["ff", false]] },
+      axes: { actor: ["ind"], critic: ["ind"], "traj_encoder,attention_sink": [["transformer", false], ["transformer", true], ["gru", false], ["ff", false], ["trmrl", false]] },
     }));
     const env = { AMAGO2_HOME: home };
     const bad = await runCli(["sweep", file, "--axis", "traj_encoder,attention_sink=[gru,true]"], env);
@@ -74,13 +74,14 @@ test("every trajectory encoder through the CLI: a group axis of traj_encoder and
     assert.equal(swept.code, 0, swept.stderr);
     const configs = storeRows<{ status: string; config: string }>(home, "SELECT status, config FROM runs");
     const agents = configs.map((c) => (JSON.parse(c.config) as { agent: { traj_encoder: string; attention_sink: boolean } }).agent);
-    assert.deepEqual(configs.map((c) => c.status), ["succeeded", "succeeded", "succeeded", "succeeded"]);
+    assert.deepEqual(configs.map((c) => c.status), ["succeeded", "succeeded", "succeeded", "succeeded", "succeeded"]);
     assert.deepEqual(agents.map((a) => `${a.traj_encoder}/${a.attention_sink}`).sort(),
-      ["ff/false", "gru/false", "transformer/false", "transformer/true"]);
+      ["ff/false", "gru/false", "transformer/false", "transformer/true", "trmrl/false"]);
     const table = await runCli(["table", "encoders", "--format", "json", "--reps", "200"], env);
     const rows = (JSON.parse(table.stdout) as { rows: Record<string, unknown>[] }).rows;
+    // Rows follow the key columns, attention_sink before traj_encoder (the table orders the axes by name).
     assert.deepEqual(rows.map((r) => `${r.traj_encoder}/${r.attention_sink}`),
-      ["ff/false", "gru/false", "transformer/false", "transformer/true"]);
+      ["ff/false", "gru/false", "transformer/false", "trmrl/false", "transformer/true"]);
   } finally {
     cleanup();
   }

@@ -29,6 +29,7 @@ from amago2.nets.heads import (ActorHead, CriticEnsemble, CriticParams, categori
 from amago2.nets.timestep import TimestepEncoder
 from amago2.nets.feedforward import FeedForwardEncoder
 from amago2.nets.recurrent import GRUEncoder
+from amago2.nets.trmrl import TrMRLEncoder, WindowMemory
 from amago2.nets.transformer import KVCache, TrajectoryEncoder
 
 FLOAT_KEYS = ("prev_action", "prev_reward", "action", "reward", "done", "mask")
@@ -75,9 +76,9 @@ class UpdateNoise:
 
 @dataclass
 class ActingState:
-    memory: KVCache | Tensor | None
+    memory: KVCache | Tensor | WindowMemory | None
     """The trajectory encoder's memory of every actor's trial: the Transformer's KV cache, the
-    GRU's hidden state, or nothing for the memory-free encoder."""
+    GRU's hidden state, TrMRL's window of tokens, or nothing for the memory-free encoder."""
 
 
 def make_traj_encoder(cfg: AgentConfig) -> nn.Module:
@@ -86,6 +87,8 @@ def make_traj_encoder(cfg: AgentConfig) -> nn.Module:
         return GRUEncoder(cfg.tstep_dim, cfg.d_model, cfg.n_layers)
     if cfg.traj_encoder == "ff":
         return FeedForwardEncoder(cfg.tstep_dim, cfg.d_model, cfg.d_ff, cfg.n_layers, cfg.dropout)
+    if cfg.traj_encoder == "trmrl":
+        return TrMRLEncoder(cfg.tstep_dim, cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.n_layers, cfg.dropout, cfg.max_seq_len)
     return TrajectoryEncoder(cfg.tstep_dim, cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.n_layers,
                              cfg.dropout, cfg.max_seq_len, cfg.attention_sink)
 

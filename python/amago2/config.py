@@ -27,7 +27,7 @@ MAX_SEED = 2**31 - 1
 MAX_INT = 10**12
 """The largest integer setting: more env steps than any run takes (10^12)."""
 SCALES = ("tiny", "cpu", "small", "paper")
-TRAJ_ENCODERS = ("transformer", "gru", "ff")
+TRAJ_ENCODERS = ("transformer", "gru", "ff", "trmrl")
 DEVICES = ("auto", "cpu", "cuda")
 PAPER_GAMMAS = (0.1, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999)
 
@@ -42,7 +42,8 @@ class AgentConfig:
     """Critic objective: 'dep' (PopArt regression) or 'ind' (two-hot symlog classification)."""
     traj_encoder: str = "transformer"
     """The sequence model over a trial (docs/METHOD.md, "Trajectory encoders"): 'transformer'
-    (the paper's), 'gru' (RL^2's recurrent memory) or 'ff' (no memory across timesteps)."""
+    (the paper's), 'gru' (RL^2's recurrent memory), 'ff' (no memory across timesteps) or
+    'trmrl' (TrMRL's working and episodic memories)."""
     attention_sink: bool = False
     """Transformer only: a learned key and value per layer and head that every query may attend
     to, so that attention can put its weight on nothing (ReLIC's Sink-KV)."""

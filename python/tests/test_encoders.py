@@ -1,6 +1,6 @@
-"""The trajectory encoders (traj_encoder: transformer | gru | ff, and attention_sink): acting
-step by step computes what the training forward computes, each actor's memory resets alone,
-and the memory-free encoder remembers nothing."""
+"""The trajectory encoders (traj_encoder: transformer | gru | ff | trmrl, and attention_sink):
+acting step by step computes what the training forward computes, each actor's memory resets
+alone, and the memory-free encoder remembers nothing."""
 
 import numpy as np
 import pytest
@@ -9,12 +9,28 @@ import torch
 from learner_fixtures import OBS_DIM, make_agent
 
 ENCODERS = pytest.mark.parametrize("encoder", [{"traj_encoder": "gru"}, {"traj_encoder": "ff"},
-                                               {"attention_sink": True}], ids=["gru", "ff", "sink"])
+                                               {"traj_encoder": "trmrl"}, {"attention_sink": True}],
+                                   ids=["gru", "ff", "trmrl", "sink"])
 
 
 def _banded_causal(length: int, window: int) -> torch.Tensor:
     i = torch.arange(length)
     return (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window)
+
+
+def _what_acting_sees(agent, encoder: dict, emb, time):
+    """The training forward as acting sees it: the Transformer's cache slides over the last
+    max_seq_len steps (a banded mask); TrMRL re-encodes the window of the last max_seq_len
+    steps, positions counted from its start; the GRU carries the whole trial and the FF
+    encoder has nothing to carry (the plain forward)."""
+    window = agent.cfg.max_seq_len
+    steps = emb.shape[1]
+    if encoder.get("traj_encoder") == "trmrl":
+        return torch.stack([agent.traj(emb[:, max(0, t - window + 1):t + 1], time[:, max(0, t - window + 1):t + 1])[:, -1]
+                            for t in range(steps)], 1)
+    if encoder.get("traj_encoder") in ("gru", "ff"):
+        return agent.traj(emb, time)
+    return agent.traj(emb, time, attn_mask=_banded_causal(steps, window))
 
 
 def _agent(encoder: dict, discrete: bool = False):
@@ -43,17 +59,11 @@ def test_acting_step_by_step_equals_the_training_forward(encoder):
         state = agent.traj.init_state(actors, "cpu", torch.float64)
         stepped = torch.stack([agent.traj.step(emb[:, t], time[:, t], state) for t in range(steps)], 1)
         full = agent.traj(emb, time)
+        assert torch.allclose(stepped, _what_acting_sees(agent, encoder, emb, time), atol=1e-10)
+        assert torch.allclose(stepped[:, :window], full[:, :window], atol=1e-10), "a trial's first window is the forward's"
         if "attention_sink" in encoder:
-            # The cache slides over the last max_seq_len steps: the banded mask's view.
-            assert torch.allclose(stepped, agent.traj(emb, time, attn_mask=_banded_causal(steps, window)), atol=1e-10)
-            assert torch.allclose(stepped[:, :window], full[:, :window], atol=1e-10)
-            sinkless = agent.traj.blocks[0].sink_k.clone()
             agent.traj.blocks[0].sink_k.zero_()
             assert not torch.allclose(agent.traj(emb, time), full, atol=1e-6), "the sink took part"
-            agent.traj.blocks[0].sink_k.copy_(sinkless)
-        else:
-            # The GRU carries the whole trial; the FF encoder has nothing to carry.
-            assert torch.allclose(stepped, full, atol=1e-10)
 
 
 def test_the_memory_free_encoder_sees_each_step_alone_and_the_gru_does_not():
@@ -93,8 +103,7 @@ def test_each_actor_resets_alone_and_acts_as_the_forward_from_its_reset(encoder,
         def expected(actor, start):
             emb = agent.tstep({"vec": obs[actor:actor + 1, start:]}, prev_action[actor:actor + 1, start:],
                               prev_reward[actor:actor + 1, start:])
-            mask = _banded_causal(steps - start, agent.cfg.max_seq_len) if "attention_sink" in encoder else None
-            raw = agent.actor(agent.traj(emb, time[actor:actor + 1, start:], mask))[0, :, -1]
+            raw = agent.actor(_what_acting_sees(agent, encoder, emb, time[actor:actor + 1, start:]))[0, :, -1]
             if discrete:
                 return torch.nn.functional.one_hot(raw.argmax(-1), a).float()
             return agent.env_actions(agent.sample_actions(agent.policy_params(raw), torch.zeros_like(raw[..., :a])))
@@ -112,5 +121,24 @@ def test_attention_sink_needs_attention():
     base = {"run_dir": "/tmp/x", "benchmark": "gym-mini", "actor": "ind", "critic": "ind", "seed": 0, "scale": "tiny"}
     with pytest.raises(ConfigError, match=r"attention_sink needs traj_encoder transformer \(there is no attention in 'gru'\)"):
         resolve_config({**base, "overrides": {"traj_encoder": "gru", "attention_sink": True}})
-    with pytest.raises(ConfigError, match=r"traj_encoder must be one of transformer, gru, ff; got 'lstm'"):
+    with pytest.raises(ConfigError, match=r"traj_encoder must be one of transformer, gru, ff, trmrl; got 'lstm'"):
         resolve_config({**base, "overrides": {"traj_encoder": "lstm"}})
+
+
+@pytest.mark.parametrize("encoder", [{}, {"attention_sink": True}], ids=["transformer", "sink"])
+def test_a_4096_step_context_trains_and_acts_at_tiny_width(encoder):
+    """bench/context.py measures how its memory grows; this says it runs at all, on CPU."""
+    from amago2.config import TrainConfig
+    from amago2.learner import Learner
+    from learner_fixtures import random_batch
+
+    agent = make_agent("ind", "ind", discrete=False, max_seq_len=4096, **encoder)
+    learner = Learner(agent, TrainConfig(batch_size=1))
+    metrics = learner.update(agent.prepare_batch(random_batch(agent, batch_size=1)))
+    assert torch.isfinite(metrics["losses/critic"]) and torch.isfinite(metrics["losses/actor"])
+    state = agent.init_acting(2)
+    assert state.memory.keys[0].shape[2] == 4096
+    for t in range(3):
+        actions = agent.act(state, {"vec": np.zeros((2, OBS_DIM), np.float32)}, torch.zeros(2, 2), torch.zeros(2, 1),
+                            torch.full((2,), t))
+    assert actions.shape == (2, 2) and torch.isfinite(actions).all()

@@ -25,8 +25,8 @@ def test_optimised_update_matches_reference(actor, critic, discrete, critic_rows
     _check_same_math(actor, critic, discrete)
 
 
-@pytest.mark.parametrize("encoder", [{"traj_encoder": "gru"}, {"traj_encoder": "ff"}, {"attention_sink": True}],
-                         ids=["gru", "ff", "sink"])
+@pytest.mark.parametrize("encoder", [{"traj_encoder": "gru"}, {"traj_encoder": "ff"}, {"traj_encoder": "trmrl"},
+                                     {"attention_sink": True}], ids=["gru", "ff", "trmrl", "sink"])
 @pytest.mark.parametrize("actor,critic,discrete", [("ind", "ind", True), ("dep", "dep", False)])
 def test_every_trajectory_encoder_keeps_the_update_the_reference(encoder, actor, critic, discrete):
     _check_same_math(actor, critic, discrete, **encoder)

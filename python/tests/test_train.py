@@ -47,8 +47,8 @@ def test_ind_ind_learns_the_bandit_in_context(tmp_path):
     assert report["success"] == returns  # the env reports success exactly when an arm pays
 
 
-@pytest.mark.parametrize("encoder", [{}, {"traj_encoder": "gru"}, {"traj_encoder": "ff"}, {"attention_sink": True}],
-                         ids=["transformer", "gru", "ff", "sink"])
+@pytest.mark.parametrize("encoder", [{}, {"traj_encoder": "gru"}, {"traj_encoder": "ff"}, {"traj_encoder": "trmrl"},
+                                     {"attention_sink": True}], ids=["transformer", "gru", "ff", "trmrl", "sink"])
 def test_stop_and_resume_equals_an_unbroken_run(tmp_path, encoder):
     """4 epochs of 4 updates: stopped after update 6 and resumed == never stopped, whatever the
     trajectory encoder (its weights and optimiser state are all the checkpoint must hold)."""

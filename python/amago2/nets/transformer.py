@@ -136,12 +136,17 @@ class Block(nn.Module):
         if self.sink_k is None:
             attended = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=attn_mask is None)
             return self._finish(x, attended)
-        # The sink is key 0, visible to every query; the rest keep their mask.
+        # The sink is key 0, visible to every query. With the plain causal mask one unused
+        # query goes first, so that the square causal mask over [sink, k_0 .. k_T-1] lets
+        # query t see the sink and k_0 .. k_t: no mask is built and SDPA keeps its
+        # memory-efficient kernels, which long contexts need.
         b, t = x.shape[0], x.shape[1]
         k = torch.cat((self.sink_k.to(k.dtype).expand(b, -1, -1, -1), k), dim=2)
         v = torch.cat((self.sink_v.to(v.dtype).expand(b, -1, -1, -1), v), dim=2)
-        past = attn_mask if attn_mask is not None else torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
-        mask = torch.cat((torch.ones(t, 1, dtype=torch.bool, device=x.device), past), dim=1)
+        if attn_mask is None:
+            q = torch.cat((torch.zeros_like(q[:, :, :1]), q), dim=2)
+            return self._finish(x, F.scaled_dot_product_attention(q, k, v, is_causal=True)[:, :, 1:])
+        mask = torch.cat((torch.ones(t, 1, dtype=torch.bool, device=x.device), attn_mask), dim=1)
         return self._finish(x, F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
 
     def step(self, x: Tensor, keys: Tensor, values: Tensor, write_rows: Tensor,
