@@ -1,4 +1,5 @@
-"""Gradient flow, masking, the KV cache, the scale-invariance thesis, and the learner step."""
+"""Gradient flow, masking, the scale-invariance thesis, and the learner step (the trajectory
+encoders' acting paths: test_encoders.py)."""
 
 import copy
 
@@ -66,57 +67,6 @@ def test_padded_steps_contribute_nothing(actor, critic, discrete):
     for a, b in zip(base_grads, grads):
         assert (a is None) == (b is None)
         assert a is None or torch.allclose(a, b, rtol=1e-9, atol=1e-12)
-
-
-def _banded_causal(length: int, window: int) -> torch.Tensor:
-    i = torch.arange(length)
-    return (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window)
-
-
-def test_kv_cache_matches_full_forward_before_and_after_sliding():
-    agent = make_agent("ind", "ind", discrete=False).double().train(False)
-    window = agent.cfg.max_seq_len
-    steps, actors = 2 * window + 5, 3
-    g = torch.Generator().manual_seed(3)
-    emb = torch.randn(actors, steps, agent.cfg.tstep_dim, generator=g, dtype=torch.float64)
-    time = torch.arange(steps).repeat(actors, 1) + torch.tensor([[0], [100], [7]])
-    with torch.no_grad():
-        causal = agent.traj(emb, time)
-        banded = agent.traj(emb, time, attn_mask=_banded_causal(steps, window))
-        cache = agent.traj.init_state(actors, "cpu", torch.float64)
-        stepped = torch.stack([agent.traj.step(emb[:, t], time[:, t], cache) for t in range(steps)], 1)
-    assert torch.allclose(stepped[:, :window], causal[:, :window], atol=1e-10)
-    assert torch.allclose(stepped, banded, atol=1e-10)
-    assert not torch.allclose(stepped[:, window:], causal[:, window:], atol=1e-6)  # the slide mattered
-
-
-def test_each_actor_keeps_its_own_cache_position_and_resets_alone():
-    agent = make_agent("ind", "ind", discrete=True).double().train(False)
-    g = torch.Generator().manual_seed(4)
-    steps, reset_at = 14, 5
-    obs = torch.randn(2, steps, OBS_DIM, generator=g, dtype=torch.float64)
-    prev_action = torch.nn.functional.one_hot(torch.randint(0, 3, (2, steps), generator=g), 3).double()
-    prev_reward = torch.randn(2, steps, 1, generator=g, dtype=torch.float64)
-    time = torch.stack([torch.arange(steps), torch.cat([torch.arange(reset_at), torch.arange(steps - reset_at)])])
-    state = agent.init_acting(2)
-    greedy = []
-    for t in range(steps):
-        if t == reset_at:
-            agent.reset_acting(state, np.array([False, True]))
-        greedy.append(agent.act(state, {"vec": obs[:, t].numpy()}, prev_action[:, t], prev_reward[:, t],
-                                time[:, t], sample=False))
-    greedy = torch.stack(greedy, 1)                                     # (2, steps, nA)
-    assert torch.equal(greedy.sum(-1), torch.ones(2, steps))           # one-hot actions
-    with torch.no_grad():
-        window = agent.cfg.max_seq_len
-        def expected(actor, start):
-            emb = agent.tstep({"vec": obs[actor:actor + 1, start:]}, prev_action[actor:actor + 1, start:],
-                              prev_reward[actor:actor + 1, start:])
-            h = agent.traj(emb, time[actor:actor + 1, start:],
-                           attn_mask=_banded_causal(steps - start, window))
-            return agent.actor(h)[0, :, -1].argmax(-1)
-        assert torch.equal(greedy[0].argmax(-1), expected(0, 0))
-        assert torch.equal(greedy[1, reset_at:].argmax(-1), expected(1, reset_at))
 
 
 def _two_task_batch(agent, scale_b: float, seed: int = 5):

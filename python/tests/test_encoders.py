@@ -8,9 +8,9 @@ import torch
 
 from learner_fixtures import OBS_DIM, make_agent
 
-ENCODERS = pytest.mark.parametrize("encoder", [{"traj_encoder": "gru"}, {"traj_encoder": "ff"},
+ENCODERS = pytest.mark.parametrize("encoder", [{}, {"traj_encoder": "gru"}, {"traj_encoder": "ff"},
                                                {"traj_encoder": "trmrl"}, {"attention_sink": True}],
-                                   ids=["gru", "ff", "trmrl", "sink"])
+                                   ids=["transformer", "gru", "ff", "trmrl", "sink"])
 
 
 def _banded_causal(length: int, window: int) -> torch.Tensor:
@@ -61,6 +61,8 @@ def test_acting_step_by_step_equals_the_training_forward(encoder):
         full = agent.traj(emb, time)
         assert torch.allclose(stepped, _what_acting_sees(agent, encoder, emb, time), atol=1e-10)
         assert torch.allclose(stepped[:, :window], full[:, :window], atol=1e-10), "a trial's first window is the forward's"
+        if encoder.get("traj_encoder") not in ("gru", "ff"):
+            assert not torch.allclose(stepped[:, window:], full[:, window:], atol=1e-6), "the window slid"
         if "attention_sink" in encoder:
             agent.traj.blocks[0].sink_k.zero_()
             assert not torch.allclose(agent.traj(emb, time), full, atol=1e-6), "the sink took part"

@@ -1,5 +1,5 @@
-"""The training loop end to end: learning, stop/resume equivalence, a killed run, and every
-actor x critic pair through bridge.train (issue 2, items 3-5)."""
+"""The training loop end to end: learning (in context, and what a memory is needed for),
+stop/resume equivalence, a killed run, and every actor x critic pair through bridge.train."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+import bandit_env
 from loop_fixtures import BANDIT_K, bandit_request, read_events, train, worker_env
 
 torch.set_num_threads(1)  # tiny models on a shared 2-core machine: threads only contend
@@ -45,6 +46,27 @@ def test_ind_ind_learns_the_bandit_in_context(tmp_path):
     assert report["trials"] == 50 and len(returns) == BANDIT_K
     assert np.mean(returns[1:]) > 0.85, returns
     assert report["success"] == returns  # the env reports success exactly when an arm pays
+
+
+@pytest.mark.parametrize("encoder,remembers", [("transformer", True), ("gru", True), ("trmrl", True), ("ff", False)])
+def test_a_memory_is_what_solves_the_cued_arm(tmp_path, encoder, remembers):
+    """CuedArm: the paying arm is shown in a trial's first episode only; the second episode's
+    choice needs it. Every encoder with a memory learns it (measured: 0.88 to 1.00 in the
+    second episode); the memory-free control stays at chance there (0.54): it could only pass
+    the cue on through its own first action, which it has not learnt to do in this budget.
+    The first episode pays nothing."""
+    request = bandit_request(tmp_path, steps=8 * 12 * 20, parallel_actors=8, steps_per_epoch=12,
+                             updates_per_epoch=20, batch_size=16, lr=1e-3, warmup_updates=20,
+                             explore_anneal_steps=375, eval_every_epochs=0, eval_trials_per_task=50,
+                             log_every_updates=50, **({} if encoder == "transformer" else {"traj_encoder": encoder}))
+    request["benchmark_def"] = {"tasks": [{"env_id": f"bandit_env:{bandit_env.CUED_ENV_ID}"}], "k": 3}
+    assert train(request)["status"] == "succeeded"
+    returns = final_eval(tmp_path)["tasks"][f"bandit_env:{bandit_env.CUED_ENV_ID}"]["return"]
+    assert returns[0] == 0.0
+    if remembers:
+        assert returns[1] > 0.8, returns
+    else:
+        assert returns[1] < 0.7, returns
 
 
 @pytest.mark.parametrize("encoder", [{}, {"traj_encoder": "gru"}, {"traj_encoder": "ff"}, {"traj_encoder": "trmrl"},
