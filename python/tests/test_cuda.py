@@ -41,11 +41,18 @@ def test_update_runs_under_bf16_autocast_with_fp32_losses(actor, critic, discret
     assert all(p.grad is None or p.grad.dtype == torch.float32 for p in agent.parameters())  # fp32 weights
 
 
+ENCODERS = pytest.mark.parametrize("encoder", [{}, {"traj_encoder": "gru"}, {"traj_encoder": "ff"},
+                                               {"traj_encoder": "trmrl"}, {"attention_sink": True}],
+                                   ids=["transformer", "gru", "ff", "trmrl", "sink"])
+
+
+@ENCODERS
 @pytest.mark.parametrize("discrete", [False, True])
-def test_bf16_kv_cached_acting_matches_the_training_forward(discrete):
-    """The acting path (bf16 KV cache, one step at a time) against the training forward
-    over the same steps (bf16 autocast, the whole window at once): bf16 tolerance."""
-    agent = make_agent("ind", "ind", discrete).to(CUDA).train(False)
+def test_bf16_acting_matches_the_training_forward(discrete, encoder):
+    """The acting path (bf16 memory, one step at a time) against the training forward over
+    the same steps (bf16 autocast, the whole window at once), for every trajectory encoder:
+    bf16 tolerance."""
+    agent = make_agent("ind", "ind", discrete, **encoder).to(CUDA).train(False)
     window = agent.cfg.max_seq_len
     g = torch.Generator().manual_seed(3)
     steps, actors = window, 3
@@ -54,7 +61,8 @@ def test_bf16_kv_cached_acting_matches_the_training_forward(discrete):
     prev_reward = torch.randn(actors, steps, 1, generator=g)
     time = torch.arange(steps).repeat(actors, 1)
     state = agent.init_acting(actors)
-    assert all(k.dtype == torch.bfloat16 for k in state.memory.keys)
+    if not encoder:
+        assert all(k.dtype == torch.bfloat16 for k in state.memory.keys)
     obs, prev_action, prev_reward, time = (x.to(CUDA) for x in (obs, prev_action, prev_reward, time))
     with torch.no_grad(), agent._autocast():
         stepped = torch.stack([
@@ -72,7 +80,15 @@ def test_an_update_makes_no_host_sync(actor, critic, discrete):
     """The whole update (loss, backward, clipping, the fused AdamW step, PopArt, input norm,
     Polyak, task metrics) queues GPU work without waiting for it: sync debug mode raises on
     any call that would block the host."""
-    agent = make_agent(actor, critic, discrete).to(CUDA)
+    _update_without_sync(make_agent(actor, critic, discrete).to(CUDA))
+
+
+@ENCODERS
+def test_no_trajectory_encoder_adds_a_host_sync_to_the_update(encoder):
+    _update_without_sync(make_agent("ind", "ind", True, **encoder).to(CUDA))
+
+
+def _update_without_sync(agent) -> None:
     learner = Learner(agent, TrainConfig(batch_size=4, task_metrics_every_updates=1), num_tasks=2)
     batch = agent.prepare_batch(random_batch(agent))
     batch["task"] = torch.tensor([0, 1, 0, 1], device=CUDA)

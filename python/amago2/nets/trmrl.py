@@ -120,8 +120,9 @@ class TrMRLEncoder(nn.Module):
         A window not yet full holds its steps first: the causal mask keeps the empty slots
         after them out of the current step's output."""
         full = memory.count >= self.max_seq_len
-        # Full windows slide left by one; the others write at their count.
-        memory.tokens[full] = memory.tokens[full].roll(-1, dims=1)
+        # Full windows slide left by one; the others write at their count. torch.where, not
+        # a boolean index, so that the host never waits for the device.
+        memory.tokens.copy_(torch.where(full[:, None, None], memory.tokens.roll(-1, dims=1), memory.tokens))
         slot = torch.where(full, self.max_seq_len - 1, memory.count)
         rows = torch.arange(emb.shape[0], device=emb.device)
         memory.tokens[rows, slot] = emb.to(memory.tokens.dtype)
