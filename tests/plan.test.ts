@@ -1,6 +1,6 @@
 // Sweep files, plans, grid expansion and run keys.
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { checkOverrides, type Description } from "../src/plan/describe.js";
@@ -8,7 +8,7 @@ import { builtinSweeps, loadSweepFile, resolveSweepArg } from "../src/plan/sweep
 import { parseAxisFlag, parseSetFlags } from "../src/plan/axes.js";
 import { canonicalJson, comboOf, expandGrid, gridFactors, makePlan, runKey, type SweepPlan } from "../src/plan/sweep.js";
 import { UserError } from "../src/ui/errors.js";
-import { runCli, tempDir } from "./helpers.js";
+import { REPO_ROOT, runCli, tempDir } from "./helpers.js";
 
 function sweepFile(text: string): string {
   const { dir } = tempDir();
@@ -105,6 +105,19 @@ overrides: {batch_size: 4}
   });
   assert.deepEqual(runs[0].request.overrides, { batch_size: 4 });
   assert.equal(runs[0].request.run_dir, `/home/runs/${runs[0].key}`);
+});
+
+test("every shipped sweep file in a subfolder of experiments/ loads and plans", () => {
+  const dirs = readdirSync(path.join(REPO_ROOT, "experiments"), { withFileTypes: true }).filter((d) => d.isDirectory());
+  const files = dirs.flatMap((d) => readdirSync(path.join(REPO_ROOT, "experiments", d.name))
+    .filter((f) => f.endsWith(".yaml")).map((f) => path.join(REPO_ROOT, "experiments", d.name, f)));
+  assert.ok(files.some((f) => f.endsWith(path.join("ablations", "popgym-bins.yaml"))));
+  for (const file of files) {
+    const plan = makePlan(loadSweepFile(file), {});
+    assert.ok(expandGrid(plan, (k) => k).length > 0, file);
+  }
+  const bins = makePlan(loadSweepFile(path.join(REPO_ROOT, "experiments", "ablations", "popgym-bins.yaml")), {});
+  assert.deepEqual(gridFactors(bins), [["actor", 1], ["critic", 2], ["num_bins", 4], ["seeds", 3]]);
 });
 
 test("flags override the file, the file overrides the defaults; the grid is actor x critic x seed", () => {
