@@ -79,9 +79,10 @@ test("every trajectory encoder through the CLI: a group axis of traj_encoder and
       ["ff/false", "gru/false", "transformer/false", "transformer/true", "trmrl/false"]);
     const table = await runCli(["table", "encoders", "--format", "json", "--reps", "200"], env);
     const rows = (JSON.parse(table.stdout) as { rows: Record<string, unknown>[] }).rows;
-    // Rows follow the key columns, attention_sink before traj_encoder (the table orders the axes by name).
+    // Rows follow the key columns, in the order the sweep declared its axes: traj_encoder, then attention_sink.
     assert.deepEqual(rows.map((r) => `${r.traj_encoder}/${r.attention_sink}`),
-      ["ff/false", "gru/false", "transformer/false", "trmrl/false", "transformer/true"]);
+      ["ff/false", "gru/false", "transformer/false", "transformer/true", "trmrl/false"]);
+    assert.deepEqual(Object.keys(rows[0]).slice(0, 4), ["actor", "critic", "traj_encoder", "attention_sink"]);
   } finally {
     cleanup();
   }

@@ -100,7 +100,8 @@ export async function executePlan(plan: SweepPlan, opts: RunOptions, log: Logger
   const db = openStore(home);
   try {
     const command = commandLine();
-    upsertSweep(db, { name: plan.name, benchmark: plan.benchmark, scale: plan.scale, source: plan.source, command }, runs);
+    upsertSweep(db, { name: plan.name, benchmark: plan.benchmark, scale: plan.scale, source: plan.source, command,
+      axes: plan.axes.flatMap((a) => a.keys) }, runs);
     let result: { code: ExitCode; started: number; busyElsewhere: string[] };
     if (opts.execution.executor === "slurm") {
       log.info(`sweep ${plan.name}: ${runs.length} runs on Slurm; store ${home}`);

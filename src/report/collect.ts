@@ -3,7 +3,7 @@
 
 import type { Store } from "../store/db.js";
 import { evalRowsOf, metricRowsOf } from "../store/results.js";
-import { getSweep, listSweeps, overviewOf, runsOfSweep, type RunRow } from "../store/runs.js";
+import { getSweep, listSweeps, overviewOf, runsOfSweep, type RunRow, type SweepRow } from "../store/runs.js";
 import { UserError } from "../ui/errors.js";
 import type { EvalRecord, RunRecord, SweepRecord, TaskEval, TaskMetricPoint } from "./model.js";
 
@@ -49,10 +49,18 @@ function settingsOf(request: Record<string, unknown>): Record<string, string> {
   return settings;
 }
 
-/** Settings whose value is not the same for every run: the sweep's extra axes. */
-function sweptAxes(settings: Record<string, string>[]): string[] {
+/**
+ * Settings whose value is not the same for every run: the sweep's extra axes, the ones it
+ * declared first in the order its grid nests them, then any other in name order.
+ */
+function sweptAxes(settings: Record<string, string>[], declared: readonly string[] = []): string[] {
   const names = [...new Set(settings.flatMap((s) => Object.keys(s)))].sort();
-  return names.filter((name) => new Set(settings.map((s) => s[name] ?? "")).size > 1);
+  const varied = names.filter((name) => new Set(settings.map((s) => s[name] ?? "")).size > 1);
+  return [...declared.filter((d) => varied.includes(d)), ...varied.filter((v) => !declared.includes(v))];
+}
+
+function declaredAxes(sweep: SweepRow | undefined): string[] {
+  return sweep?.axes ? (JSON.parse(sweep.axes) as string[]) : [];
 }
 
 /**
@@ -65,7 +73,7 @@ export function sweptSettings(db: Store, sweeps: readonly string[] = listSweeps(
   for (const name of sweeps) {
     const rows = runsOfSweep(db, name);
     const settings = rows.map((r) => settingsOf(JSON.parse(r.request) as Record<string, unknown>));
-    const axes = sweptAxes(settings);
+    const axes = sweptAxes(settings, declaredAxes(getSweep(db, name)));
     rows.forEach((row, i) => out.set(row.key, { ...out.get(row.key), ...Object.fromEntries(axes.map((a) => [a, settings[i][a] ?? ""])) }));
   }
   return out;
@@ -99,7 +107,7 @@ export function collectSweeps(db: Store, names: readonly string[]): SweepRecord[
     }
     const rows = runsOfSweep(db, name);
     const settings = rows.map((r) => settingsOf(JSON.parse(r.request) as Record<string, unknown>));
-    const axes = sweptAxes(settings);
+    const axes = sweptAxes(settings, declaredAxes(sweep));
     return {
       name: sweep.name,
       benchmark: sweep.benchmark,

@@ -176,6 +176,14 @@ ALTER TABLE runs ADD COLUMN owner_host TEXT;     -- os.hostname() of the claimin
 ALTER TABLE runs ADD COLUMN owner_seen_at REAL;  -- the owner's latest sign of life (unix s)
 `,
   },
+  {
+    // Hyperparameter axes (src/plan/axes.ts): the keys a sweep's grid varies besides actor and
+    // critic, in the order it nests them, so that tables show them in that order.
+    name: "m004_sweep_axes",
+    up: `
+ALTER TABLE sweeps ADD COLUMN axes TEXT;  -- JSON list of keys, as last planned; NULL: planned before axes
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -73,6 +73,8 @@ export interface SweepRow {
   command: string;
   created_at: number;
   updated_at: number;
+  /** JSON list of the hyperparameter keys its grid varies besides actor and critic; null before axes were recorded. */
+  axes: string | null;
 }
 
 export interface PlannedRun extends RunCell {
@@ -85,18 +87,18 @@ const now = () => Date.now() / 1000;
 /** Record a sweep and its cells; cells that exist already (same key) are linked, not copied. */
 export function upsertSweep(
   db: Store,
-  sweep: { name: string; benchmark: string; scale: string; source: string; command: string },
+  sweep: { name: string; benchmark: string; scale: string; source: string; command: string; axes?: readonly string[] },
   runs: readonly PlannedRun[],
 ): void {
   const t = now();
-  const insertSweep = db.prepare(`INSERT INTO sweeps (name, benchmark, scale, source, command, created_at, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (name) DO UPDATE SET command = excluded.command, updated_at = excluded.updated_at`);
+  const insertSweep = db.prepare(`INSERT INTO sweeps (name, benchmark, scale, source, command, created_at, updated_at, axes)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (name) DO UPDATE SET command = excluded.command, updated_at = excluded.updated_at, axes = excluded.axes`);
   const insertRun = db.prepare(`INSERT INTO runs (key, benchmark, actor, critic, seed, scale, run_dir, request,
     command, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`);
   const link = db.prepare("INSERT INTO sweep_runs (sweep, run_key) VALUES (?, ?) ON CONFLICT DO NOTHING");
   db.transaction(() => {
-    insertSweep.run(sweep.name, sweep.benchmark, sweep.scale, sweep.source, sweep.command, t, t);
+    insertSweep.run(sweep.name, sweep.benchmark, sweep.scale, sweep.source, sweep.command, t, t, JSON.stringify(sweep.axes ?? []));
     for (const r of runs) {
       insertRun.run(r.key, r.benchmark, r.actor, r.critic, r.seed, r.scale, r.runDir, JSON.stringify(r.request),
         sweep.command, t);
