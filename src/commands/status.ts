@@ -47,7 +47,7 @@ export function collectStatus(home: string, sweep?: string): SweepCounts[] | Swe
         throw new UserError(`no sweep '${sweep}' in ${home} (known: ${known.join(", ") || "none"})`);
       }
       const runs = runsOfSweep(db, sweep);
-      const settings = sweptSettings(db, [sweep]);
+      const settings = sweptSettings(db, [row]);
       return { sweep, benchmark: row.benchmark, scale: row.scale, runs: runs.map((r) => toListing(r, settings.get(r.key))),
         cells: collectSweepSummary(db, sweep) };
     }

@@ -8,7 +8,7 @@ import type { ExitCode } from "../ui/errors.js";
 import { axisValue, cellAxes, cellsOf, type SweepRecord } from "../report/model.js";
 import { parseBootstrap, parseSweepNames, readSweeps, type BootstrapFlags } from "../report/options.js";
 import { renderTable, TABLE_FORMATS, type TableFormat } from "../report/render.js";
-import { buildTable, describeSpec, STAT_NAMES, type CellSpec, type StatName, type TableOptions } from "../report/table.js";
+import { buildTable, describeSpec, isActorCritic, STAT_NAMES, type CellSpec, type StatName, type TableOptions } from "../report/table.js";
 
 export interface RawTableOptions extends BootstrapFlags {
   stat?: string;
@@ -102,8 +102,7 @@ function checkBaseline(sweeps: SweepRecord[], vs: TableOptions["vs"]): void {
     if (!cells.some((c) => Object.entries(vs).every(([a, v]) => axisValue(c, a) === v))) {
       const values = Object.keys(vs).map((a) => `${a} ${[...new Set(cells.map((c) => axisValue(c, a)))].join("/")}`);
       throw new UserError(`--vs ${describeSpec(vs)}: sweep '${sweep.name}' has no such cell (its cells: ${
-        Object.keys(vs).every((a) => a === "actor" || a === "critic") && Object.keys(vs).length === 2
-          ? [...new Set(cells.map((c) => `${c.actor}/${c.critic}`))].join(", ") : values.join("; ")})`);
+        isActorCritic(vs) ? [...new Set(cells.map((c) => `${c.actor}/${c.critic}`))].join(", ") : values.join("; ")})`);
     }
   }
 }

@@ -118,12 +118,16 @@ export function parseAxisFlag(text: string): Axis {
   return makeAxis(name, values, origin);
 }
 
+/** One point of an axis as the overrides it sets: {d_model: 64, d_ff: 128}. */
+export function pointValues(axis: Axis, point: unknown[]): Record<string, unknown> {
+  return Object.fromEntries(axis.keys.map((k, i) => [k, point[i]]));
+}
+
 /** Every combination of the axes' points, the first axis varying slowest: {key: value} each. */
 export function axisProduct(axes: readonly Axis[]): Record<string, unknown>[] {
   let combos: Record<string, unknown>[] = [{}];
   for (const axis of axes) {
-    combos = combos.flatMap((combo) => axis.points.map((point) =>
-      ({ ...combo, ...Object.fromEntries(axis.keys.map((k, i) => [k, point[i]])) })));
+    combos = combos.flatMap((combo) => axis.points.map((point) => ({ ...combo, ...pointValues(axis, point) })));
   }
   return combos;
 }

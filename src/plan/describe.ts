@@ -1,6 +1,7 @@
 // What Python says about itself (`amago2.bridge.describe()`, docs/INTERFACES.md section 1),
 // checked on arrival, and the checks the planner makes against it.
 import { UserError } from "../ui/errors.js";
+import { pointValues } from "./axes.js";
 import type { SweepPlan } from "./sweep.js";
 
 export interface BenchmarkInfo {
@@ -70,6 +71,6 @@ export function checkPlanSettings(plan: SweepPlan, desc: Description): void {
   checkOverrides(plan.overrides, desc, plan.source);
   checkOverrides(plan.set, desc, "--set");
   for (const axis of plan.axes) {
-    for (const point of axis.points) checkOverrides(Object.fromEntries(axis.keys.map((k, i) => [k, point[i]])), desc, axis.origin);
+    for (const point of axis.points) checkOverrides(pointValues(axis, point), desc, axis.origin);
   }
 }

@@ -76,14 +76,15 @@ export function readHistory(home: string, plan: SweepPlan, runs: PlannedRun[]): 
  */
 export function collectDryRun(plan: SweepPlan, runs: PlannedRun[], desc: Description, resolved: ResolvedRun[],
   notInstalled: string | null = null, history: StoreHistory = { progress: new Map(), costModel: [] }): DryRunReport {
-  const comboKeys = [...new Set(runs.map((r) => canonicalJson(comboOf(plan, r))))];
-  const stepsOf = (r: PlannedRun) => Number(resolved[comboKeys.indexOf(canonicalJson(comboOf(plan, r)))].config.train.total_steps);
-  const planned = runs.map((r) => {
+  const combos = runs.map((r) => canonicalJson(comboOf(plan, r)));
+  const comboKeys = [...new Set(combos)]; // in the grid's order, as `resolved` holds them
+  const stepsOf = (i: number) => Number(resolved[comboKeys.indexOf(combos[i])].config.train.total_steps);
+  const planned = runs.map((r, i) => {
     const known = history.progress.get(r.key);
     const settings = comboOf(plan, r);
-    const stepsToDo = known?.status === "succeeded" ? 0 : Math.max(0, stepsOf(r) - (known?.step ?? 0));
+    const stepsToDo = known?.status === "succeeded" ? 0 : Math.max(0, stepsOf(i) - (known?.step ?? 0));
     const cost = history.costModel.find((c) => c.actor === r.actor && c.critic === r.critic &&
-      canonicalJson(c.settings) === canonicalJson(settings));
+      canonicalJson(c.settings) === combos[i]);
     return { key: r.key, actor: r.actor, critic: r.critic, seed: r.seed, settings, stepsToDo,
       estimatedSeconds: cost ? stepsToDo * cost.secondsPerStep : stepsToDo === 0 ? 0 : null };
   });
@@ -98,7 +99,7 @@ export function collectDryRun(plan: SweepPlan, runs: PlannedRun[], desc: Descrip
     axes: plan.axes.map((a) => ({ keys: a.keys, points: a.points })),
     runs: planned,
     stepsPerRun: perRun,
-    estimatedEnvSteps: runs.reduce((sum, r) => sum + stepsOf(r), 0),
+    estimatedEnvSteps: runs.reduce((sum, _, i) => sum + stepsOf(i), 0),
     stepsToDo: planned.reduce((sum, r) => sum + r.stepsToDo, 0),
     costModel: history.costModel,
     benchmarkInfo: built ? { tasks: built.tasks.length, evalTasks: built.eval_tasks.length, k: built.k, horizon: built.horizon } : null,

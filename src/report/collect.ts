@@ -59,8 +59,12 @@ function sweptAxes(settings: Record<string, string>[], declared: readonly string
   return [...declared.filter((d) => varied.includes(d)), ...varied.filter((v) => !declared.includes(v))];
 }
 
-function declaredAxes(sweep: SweepRow | undefined): string[] {
-  return sweep?.axes ? (JSON.parse(sweep.axes) as string[]) : [];
+/** A sweep's runs, each one's settings, and the axes among them (sweptAxes), the declared ones first. */
+function sweepSettings(db: Store, sweep: SweepRow): { rows: RunRow[]; settings: Record<string, string>[]; axes: string[] } {
+  const rows = runsOfSweep(db, sweep.name);
+  const settings = rows.map((r) => settingsOf(JSON.parse(r.request) as Record<string, unknown>));
+  const declared = sweep.axes ? (JSON.parse(sweep.axes) as string[]) : [];
+  return { rows, settings, axes: sweptAxes(settings, declared) };
 }
 
 /**
@@ -68,12 +72,10 @@ function declaredAxes(sweep: SweepRow | undefined): string[] {
  * "16"}), by run key: `runs` and `status` show them. A run in several sweeps gets the axes
  * of each.
  */
-export function sweptSettings(db: Store, sweeps: readonly string[] = listSweeps(db).map((s) => s.name)): Map<string, Record<string, string>> {
+export function sweptSettings(db: Store, sweeps: readonly SweepRow[] = listSweeps(db)): Map<string, Record<string, string>> {
   const out = new Map<string, Record<string, string>>();
-  for (const name of sweeps) {
-    const rows = runsOfSweep(db, name);
-    const settings = rows.map((r) => settingsOf(JSON.parse(r.request) as Record<string, unknown>));
-    const axes = sweptAxes(settings, declaredAxes(getSweep(db, name)));
+  for (const sweep of sweeps) {
+    const { rows, settings, axes } = sweepSettings(db, sweep);
     rows.forEach((row, i) => out.set(row.key, { ...out.get(row.key), ...Object.fromEntries(axes.map((a) => [a, settings[i][a] ?? ""])) }));
   }
   return out;
@@ -105,9 +107,7 @@ export function collectSweeps(db: Store, names: readonly string[]): SweepRecord[
     if (!sweep) {
       throw new UserError(`unknown sweep '${name}': known sweeps are ${known.map((s) => s.name).join(", ") || "none yet"}`);
     }
-    const rows = runsOfSweep(db, name);
-    const settings = rows.map((r) => settingsOf(JSON.parse(r.request) as Record<string, unknown>));
-    const axes = sweptAxes(settings, declaredAxes(sweep));
+    const { rows, settings, axes } = sweepSettings(db, sweep);
     return {
       name: sweep.name,
       benchmark: sweep.benchmark,

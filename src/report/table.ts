@@ -213,7 +213,7 @@ export function aggregateTable(sweeps: SweepRecord[], opts: TableOptions): Table
 }
 
 /** Whether a spec names exactly an actor and a critic ("dep/dep"), as the method's baseline does. */
-function isActorCritic(spec: CellSpec): boolean {
+export function isActorCritic(spec: CellSpec): boolean {
   const keys = Object.keys(spec);
   return keys.length === 2 && "actor" in spec && "critic" in spec;
 }

@@ -16,7 +16,8 @@ export interface CellCost {
 /**
  * The measured cost of every cell of `benchmark` at `scale` that has succeeded in this
  * store, a cell being an actor, a critic and the values of `axisKeys` in the runs'
- * overrides (a model size changes what a step costs; no axis keys: actor x critic). A run's time is that of its attempts, each from its 'started' event to its last
+ * overrides (a model size changes what a step costs; no axis keys: actor x critic). A
+ * run's time is that of its attempts, each from its 'started' event to its last
  * event, so the time between a crash and a resume is not counted; the update-to-data
  * ratio is the scale's, so seconds per env step covers acting, updates, evaluations and
  * checkpoints alike. The figure is as the runs ran: alone or beside others. The attempts
