@@ -32,12 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from amago2.agent import Agent  # noqa: E402
 from amago2.config import AgentConfig, TrainConfig  # noqa: E402
 from amago2.learner import Learner  # noqa: E402
-from learner import bench_acting, make_batch, spaces  # noqa: E402
+from learner import ENCODERS, bench_acting, make_batch, spaces  # noqa: E402
 from tables import load_average, peak_rss_gib, print_table, reset_peak_rss, rss_gib  # noqa: E402
 
 SPEC = dict(batch=2, obs_dim=39, actions=("box", 4))
-ENCODERS = {"transformer": {}, "sink": {"attention_sink": True}, "gru": {"traj_encoder": "gru"},
-            "ff": {"traj_encoder": "ff"}, "trmrl": {"traj_encoder": "trmrl"}}
 
 
 def tiny_agent(context: int, encoder: str) -> Agent:

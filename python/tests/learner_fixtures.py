@@ -12,6 +12,9 @@ TINY = dict(d_model=16, d_ff=32, n_layers=2, n_heads=2, max_seq_len=8, tstep_hid
             tstep_dim=16, head_hidden=16, num_bins=16, gammas=(0.9, 0.99))
 OBS_DIM = 5
 PAIRS = [(a, c) for a in ("dep", "ind") for c in ("dep", "ind")]
+# Every trajectory encoder, as the AgentConfig overrides that select it.
+ENCODER_OVERRIDES = {"transformer": {}, "gru": {"traj_encoder": "gru"}, "ff": {"traj_encoder": "ff"},
+                     "trmrl": {"traj_encoder": "trmrl"}, "sink": {"attention_sink": True}}
 
 
 def make_agent(actor: str, critic: str, discrete: bool, seed: int = 0, **overrides) -> Agent:

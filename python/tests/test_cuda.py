@@ -19,7 +19,7 @@ import torch
 
 from amago2.config import TrainConfig
 from amago2.learner import Learner
-from learner_fixtures import OBS_DIM, PAIRS, make_agent, random_batch
+from learner_fixtures import ENCODER_OVERRIDES, OBS_DIM, PAIRS, make_agent, random_batch
 from loop_fixtures import bandit_request, read_events, train, worker_env
 
 pytestmark = [pytest.mark.cuda,
@@ -41,9 +41,7 @@ def test_update_runs_under_bf16_autocast_with_fp32_losses(actor, critic, discret
     assert all(p.grad is None or p.grad.dtype == torch.float32 for p in agent.parameters())  # fp32 weights
 
 
-ENCODERS = pytest.mark.parametrize("encoder", [{}, {"traj_encoder": "gru"}, {"traj_encoder": "ff"},
-                                               {"traj_encoder": "trmrl"}, {"attention_sink": True}],
-                                   ids=["transformer", "gru", "ff", "trmrl", "sink"])
+ENCODERS = pytest.mark.parametrize("encoder", list(ENCODER_OVERRIDES.values()), ids=list(ENCODER_OVERRIDES))
 
 
 @ENCODERS

@@ -6,11 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from learner_fixtures import OBS_DIM, make_agent
+from learner_fixtures import ENCODER_OVERRIDES, OBS_DIM, make_agent
 
-ENCODERS = pytest.mark.parametrize("encoder", [{}, {"traj_encoder": "gru"}, {"traj_encoder": "ff"},
-                                               {"traj_encoder": "trmrl"}, {"attention_sink": True}],
-                                   ids=["transformer", "gru", "ff", "trmrl", "sink"])
+ENCODERS = pytest.mark.parametrize("encoder", list(ENCODER_OVERRIDES.values()), ids=list(ENCODER_OVERRIDES))
 
 
 def _banded_causal(length: int, window: int) -> torch.Tensor:

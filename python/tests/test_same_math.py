@@ -6,7 +6,7 @@ import torch
 
 import amago2.agent
 from amago2.reference import reference_losses
-from learner_fixtures import PAIRS, make_agent, random_batch
+from learner_fixtures import ENCODER_OVERRIDES, PAIRS, make_agent, random_batch
 
 
 def _grads(agent, loss):
@@ -25,8 +25,11 @@ def test_optimised_update_matches_reference(actor, critic, discrete, critic_rows
     _check_same_math(actor, critic, discrete)
 
 
-@pytest.mark.parametrize("encoder", [{"traj_encoder": "gru"}, {"traj_encoder": "ff"}, {"traj_encoder": "trmrl"},
-                                     {"attention_sink": True}], ids=["gru", "ff", "trmrl", "sink"])
+# The Transformer is the test above; every other encoder with two of its cells.
+OTHER_ENCODERS = {name: o for name, o in ENCODER_OVERRIDES.items() if name != "transformer"}
+
+
+@pytest.mark.parametrize("encoder", list(OTHER_ENCODERS.values()), ids=list(OTHER_ENCODERS))
 @pytest.mark.parametrize("actor,critic,discrete", [("ind", "ind", True), ("dep", "dep", False)])
 def test_every_trajectory_encoder_keeps_the_update_the_reference(encoder, actor, critic, discrete):
     _check_same_math(actor, critic, discrete, **encoder)

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import bandit_env
+from learner_fixtures import ENCODER_OVERRIDES
 from loop_fixtures import BANDIT_K, bandit_request, read_events, train, worker_env
 
 torch.set_num_threads(1)  # tiny models on a shared 2-core machine: threads only contend
@@ -69,8 +70,7 @@ def test_a_memory_is_what_solves_the_cued_arm(tmp_path, encoder, remembers):
         assert returns[1] < 0.7, returns
 
 
-@pytest.mark.parametrize("encoder", [{}, {"traj_encoder": "gru"}, {"traj_encoder": "ff"}, {"traj_encoder": "trmrl"},
-                                     {"attention_sink": True}], ids=["transformer", "gru", "ff", "trmrl", "sink"])
+@pytest.mark.parametrize("encoder", list(ENCODER_OVERRIDES.values()), ids=list(ENCODER_OVERRIDES))
 def test_stop_and_resume_equals_an_unbroken_run(tmp_path, encoder):
     """4 epochs of 4 updates: stopped after update 6 and resumed == never stopped, whatever the
     trajectory encoder (its weights and optimiser state are all the checkpoint must hold)."""
