@@ -80,6 +80,8 @@ export interface SyntheticSpec {
   overrides?(actor: string, critic: string): Record<string, unknown>;
   /** Extra hyperparameter axes: one run per combination (in its overrides) per actor, critic and seed. */
   combos?: Record<string, unknown>[];
+  /** Random play's values, recorded at step 0 before the agent's evaluations, as a fresh run does. */
+  randomPlay?(seed: number, task: string): SyntheticValue;
   /** The learner's per-task measurements ({quantity: value}) logged at each evaluation step. */
   taskMetrics?(actor: string, critic: string, seed: number, step: number, task: string): Record<string, number>;
 }
@@ -100,12 +102,14 @@ export function syntheticSweep(spec: SyntheticSpec): FixtureSweep {
         };
         push("started", 0, { resumed: false, config: { train: { total_steps: spec.evalSteps.at(-1) } }, total_steps: spec.evalSteps.at(-1),
           versions: { python: "3.11.7", torch: "2.13.0" }, device: "cpu", pid: 4242 });
+        const evalTasks = (v: (task: string) => SyntheticValue) => Object.fromEntries(spec.tasks.map((task) => {
+          const value = v(task);
+          return [task, { trials: 2, return: value.return, success: value.success, score: value.score ?? null }];
+        }));
+        if (spec.randomPlay) push("eval", 0, { split: "train", policy: "random", tasks: evalTasks((task) => spec.randomPlay!(seed, task)) });
         for (const step of spec.evalSteps) {
           if (stopAt !== undefined && step > stopAt) break;
-          const tasks = Object.fromEntries(spec.tasks.map((task) => {
-            const v = spec.value(actor, critic, seed, step, task, combo);
-            return [task, { trials: 2, return: v.return, success: v.success, score: v.score ?? null }];
-          }));
+          const tasks = evalTasks((task) => spec.value(actor, critic, seed, step, task, combo));
           if (spec.taskMetrics) {
             const metrics = Object.fromEntries(spec.tasks.flatMap((task) =>
               Object.entries(spec.taskMetrics!(actor, critic, seed, step, task)).map(([q, v]) => [`task/${task}/${q}`, v])));

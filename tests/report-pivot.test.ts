@@ -37,28 +37,29 @@ test("pivot: rows num_bins x actor, columns critic, one grid cell per table cell
   assert.equal(lines[0], "**bins: IQM [95% CI], rows num_bins x actor, columns critic**");
   assert.equal(lines[2], "| num_bins | actor | score: critic dep | score: critic ind | success: critic dep | success: critic ind | success (last ep.): critic dep | success (last ep.): critic ind |");
   // Numbers in their order (16 before 128); each value the IQM of its own cell. A run's final
-  // score is the mean of its evaluations at 0 and 100 steps: half the cell's level (its bins,
-  // +0.3 for the ind critic, +0.05 for the ind actor), plus 0.01 a seed and 0.02 for task b.
+  // score is its evaluation at 100 steps (step 0's, before training, does not count): the
+  // cell's level (its bins, +0.3 for the ind critic, +0.05 for the ind actor), plus 0.01 a
+  // seed and 0.02 for task b.
   const body = lines.slice(4, 10).map((l) => l.split(" | ").slice(0, 4).join(" | "));
   assert.deepEqual(body, [
-    "| 16 | dep | 0.06500 [0.06000, 0.07000] | 0.2150 [0.2100, 0.2200]",
-    "| 16 | ind | 0.09000 [0.08500, 0.09500] | 0.2400 [0.2350, 0.2450]",
-    "| 32 | dep | 0.1150 [0.1100, 0.1200] | 0.2650 [0.2600, 0.2700]",
-    "| 32 | ind | 0.1400 [0.1350, 0.1450] | 0.2900 [0.2850, 0.2950]",
-    "| 128 | dep | 0.2150 [0.2100, 0.2200] | 0.3650 [0.3600, 0.3700]",
-    "| 128 | ind | 0.2400 [0.2350, 0.2450] | 0.3900 [0.3850, 0.3950]",
+    "| 16 | dep | 0.1150 [0.1100, 0.1200] | 0.4150 [0.4100, 0.4200]",
+    "| 16 | ind | 0.1650 [0.1600, 0.1700] | 0.4650 [0.4600, 0.4700]",
+    "| 32 | dep | 0.2150 [0.2100, 0.2200] | 0.5150 [0.5100, 0.5200]",
+    "| 32 | ind | 0.2650 [0.2600, 0.2700] | 0.5650 [0.5600, 0.5700]",
+    "| 128 | dep | 0.4150 [0.4100, 0.4200] | 0.7150 [0.7100, 0.7200]",
+    "| 128 | ind | 0.4650 [0.4600, 0.4700] | 0.7650 [0.7600, 0.7700]",
   ]);
 
   const csv = (await table({ rows: "num_bins,actor", cols: "critic", format: "csv" })).trim().split("\n");
   assert.equal(csv[0].split(",").slice(0, 5).join(","), "num_bins,actor,score/critic=dep/iqm,score/critic=dep/iqm_lo,score/critic=dep/iqm_hi");
   assert.equal(csv.length, 7);
-  assert.deepEqual(csv[1].split(",").slice(0, 3), ["16", "dep", "0.065"]);
+  assert.deepEqual(csv[1].split(",").slice(0, 3), ["16", "dep", "0.115"]);
 
   const json = JSON.parse(await table({ rows: "num_bins,actor", cols: "critic", format: "json" })) as
     { columns: { id: string; group: string | null }[]; rows: Record<string, unknown>[] };
   assert.deepEqual(json.columns.slice(0, 3).map((c) => [c.id, c.group]), [["num_bins", null], ["actor", null], ["score/critic=dep/iqm", "score"]]);
   assert.deepEqual([json.rows[5].num_bins, json.rows[5].actor, (json.rows[5]["score/critic=ind/iqm"] as { value: number }).value.toFixed(3)],
-    ["128", "ind", "0.390"]);
+    ["128", "ind", "0.765"]);
 
   const latex = await table({ rows: "num_bins,actor", cols: "critic", format: "latex" });
   assert.match(latex, /\\multicolumn\{2\}\{c\}\{score\}/);

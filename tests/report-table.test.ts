@@ -10,6 +10,7 @@ import { buildTable, type Estimate, type TableModel, type TableOptions } from ".
 import { iqm } from "../src/report/stats.js";
 import { aggregatePanel, profilePanel, taskQuantityPanels } from "../src/report/curves.js";
 import { headlineMetrics } from "../src/report/model.js";
+import { renderPanelsSvg } from "../src/report/svg.js";
 import { tempDir } from "./helpers.js";
 import { buildStore, syntheticSweep, type FixtureSweep, type SyntheticSpec } from "./report-fixture.js";
 
@@ -333,4 +334,45 @@ test("curves: one point per evaluation step; profile from 1 at tau = 0 down to 0
     assert.equal(curve.points.at(-1)?.step, 1);
     assert.equal(curve.points.at(-1)?.value, 0);
   }
+});
+
+test("random play: a row pooling every run's step-0 measurement, a column per task, a level line in the curves", () => {
+  // Random play's success: 0.01 a seed plus 0.1 for task "push"; every run measured it.
+  const spec: SyntheticSpec = {
+    ...metaWorldLike, name: "mw-random",
+    randomPlay: (seed, task) => {
+      const s = 0.01 * seed + (task === "push" ? 0.1 : 0);
+      return { success: [s, s, s], return: [0, 0, s] };
+    },
+  };
+  const [sweep] = collect([syntheticSweep(spec)]);
+  const table = buildTable([sweep], options());
+  const rows = asJson(table).rows;
+  const random = rows.at(-1) as Record<string, unknown>;
+  assert.equal(rows.length, 5);
+  assert.deepEqual([random.actor, random.critic, random.seeds], ["random play", "", "8 runs"]);
+  // 8 runs x 3 tasks: 0, 0.01 per seed (4 runs each), +0.1 for push; IQM drops the lowest and highest quarter.
+  const scores = [0, 1].flatMap((seed) => Array.from({ length: 4 }, () => TASKS.map((t) => 0.01 * seed + (t === "push" ? 0.1 : 0))));
+  near(est(random["success/iqm"]).value, iqm(scores));
+  assert.equal(random["success/poi_vs_dep_dep"], undefined);
+  assert.ok(asJson(table).notes.some((n) => n.startsWith("random play = uniform random actions")));
+  // The cells' final scores are unchanged by it.
+  near(est(rowOf(table, "ind/ind")["success_last/iqm"]).value, est(rowOf(buildTable(collect([syntheticSweep(metaWorldLike)]), options()), "ind/ind")["success_last/iqm"]).value);
+
+  const perTask = asJson(buildTable([sweep], options({ perTask: true })));
+  const push = perTask.rows.find((r) => r.task === "push") as Record<string, unknown>;
+  near(est(push["success/random/iqm"]).value, 0.105);
+
+  const [success] = headlineMetrics(sweep.runs);
+  const panel = aggregatePanel(sweep, success, { reps: 200, seed: 0 });
+  const line = panel.curves.at(-1);
+  assert.equal(line?.label, "random play");
+  assert.deepEqual(line?.points.map((p) => p.step), [STEPS[0], STEPS.at(-1)]);
+  near(line?.points[0].value ?? NaN, iqm(scores));
+  assert.match(renderPanelsSvg([panel]), /data-cell="random play"[^>]*stroke="#777777"[^>]*stroke-dasharray/);
+
+  // A sweep whose runs predate random play has neither the row nor the line.
+  const [old] = collect([syntheticSweep(metaWorldLike)]);
+  assert.equal(asJson(buildTable([old], options())).rows.length, 4);
+  assert.ok(aggregatePanel(old, success, { reps: 200, seed: 0 }).curves.every((c) => c.label !== "random play"));
 });

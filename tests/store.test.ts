@@ -30,7 +30,7 @@ test("a blank DB migrates to exactly these tables and columns", () => {
       "cancel_requested", "created_at", "started_at", "finished_at", "heartbeat_at", "owner_host", "owner_seen_at"]);
     assert.deepEqual(columns(db, "events"), ["run_key", "seq", "t", "type", "step", "updates", "body"]);
     assert.deepEqual(columns(db, "metrics"), ["run_key", "seq", "step", "updates", "name", "value", "nonfinite"]);
-    assert.deepEqual(columns(db, "evals"), ["run_key", "seq", "step", "split", "task", "episode", "trials", "return", "return_nonfinite", "success", "score"]);
+    assert.deepEqual(columns(db, "evals"), ["run_key", "seq", "step", "split", "task", "episode", "trials", "return", "return_nonfinite", "success", "score", "policy"]);
     assert.deepEqual(columns(db, "sweeps"), ["name", "benchmark", "scale", "source", "command", "created_at", "updated_at", "axes"]);
     assert.deepEqual(columns(db, "sweep_runs"), ["sweep", "run_key"]);
     assert.equal(db.pragma("journal_mode", { simple: true }), "wal");

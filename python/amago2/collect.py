@@ -120,8 +120,7 @@ class Collector:
     def _explore(self, actions: np.ndarray, eps: np.ndarray) -> np.ndarray:
         if self.layout.discrete:
             randomize = self.rng.uniform(size=self.n) < eps
-            random_actions = self.rng.integers(self.layout.num_actions, size=self.n)
-            return np.where(randomize, random_actions, actions)
+            return np.where(randomize, random_actions(self.layout, self.n, self.rng), actions)
         noise = self.rng.normal(size=actions.shape) * eps[:, None]
         return np.clip(actions + noise, -1.0, 1.0).astype(np.float32)
 
@@ -185,11 +184,21 @@ class Collector:
             env.close()
 
 
+def random_actions(layout: SpaceLayout, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniform random union actions, shaped as act_batch's. Decoded per task (an action a
+    task lacks becomes a random valid one), a discrete draw is uniform over the task's own
+    actions, and a continuous one uniform over its bounds."""
+    if layout.discrete:
+        return rng.integers(layout.num_actions, size=n)
+    return rng.uniform(-1.0, 1.0, size=(n, layout.num_actions)).astype(np.float32)
+
+
 def evaluate(agent, layout: SpaceLayout, tasks: Sequence[tuple[int, TaskSpec]], k: int,
              horizon: int | None, trials_per_task: int, seed: int, device: torch.device,
-             on_tick: Callable[[], None] = lambda: None) -> dict[str, Any]:
+             on_tick: Callable[[], None] = lambda: None, random_play: bool = False) -> dict[str, Any]:
     """Run `trials_per_task` trials of every task with fresh memory, sampled actions and no
-    exploration noise. Returns the `tasks` field of an `eval` event."""
+    exploration noise; with `random_play`, uniform random actions instead of the agent's
+    (the floor a run's scores are read against). Returns the `tasks` field of an `eval` event."""
     runs = [(idx, spec) for idx, spec in tasks for _ in range(trials_per_task)]
     if not runs:
         return {}
@@ -203,10 +212,11 @@ def evaluate(agent, layout: SpaceLayout, tasks: Sequence[tuple[int, TaskSpec]], 
     done = np.zeros(n, dtype=bool)
     returns: list[list[float]] = [[] for _ in range(n)]
     successes: list[list[bool | None]] = [[] for _ in range(n)]
-    state = agent.init_acting(n)
+    state = None if random_play else agent.init_acting(n)
     last_tick = clock.monotonic()
     while not done.all():
-        actions = act_batch(agent, state, obs, prev_action, prev_reward, time, device)
+        actions = (random_actions(layout, n, rng) if random_play
+                   else act_batch(agent, state, obs, prev_action, prev_reward, time, device))
         for i in np.flatnonzero(~done):
             obs[i], reward, terminated, _, info = envs[i].step(actions[i])
             if "episode_return" in info:

@@ -3,6 +3,9 @@
 One epoch = every actor steps `steps_per_epoch` times (fewer in the last epoch, so the run
 stops at `total_steps`), then `updates_per_epoch` gradient updates (skipped while the
 replay is empty), then an evaluation every `eval_every_epochs` epochs and after the last.
+Before its first epoch a fresh run evaluates twice at step 0: the untrained agent (AMAGO's
+learn loop also evaluates before its first epoch) and uniform random play over the union
+action space (`policy: "random"`), the floor the run's scores are read against.
 
 Checkpoints (`ckpt/latest.pt`, tmp + rename) every `ckpt_every_updates` updates, on stop
 and at the end hold the learner state, the counters, every RNG state (python, numpy,
@@ -236,21 +239,27 @@ class Trainer:
                 self.checkpoint()
             self.tick()
 
-    def _evaluate(self) -> None:
+    def _evaluate(self, random_play: bool = False) -> None:
         t, b = self.cfg.train, self.benchmark
+        # Random play and the untrained agent at step 0 share a seed: the same task
+        # variants and env resets, so the two are compared pair by pair.
         seed = self.cfg.seed * 1_000_003 + self.counters.epoch
         for split, tasks in (("train", self.train_tasks), ("test", self.test_tasks)):
             if tasks:
                 start = clock.perf_counter()
                 report = evaluate(self.agent, self.layout, tasks, b.k, b.horizon,
-                                  t.eval_trials_per_task, seed, self.device, self.tick)
+                                  t.eval_trials_per_task, seed, self.device, self.tick, random_play)
                 self.seconds["eval"] += clock.perf_counter() - start
-                self.event("eval", split=split, tasks=report)
+                extra = {"policy": "random"} if random_play else {}
+                self.event("eval", split=split, tasks=report, **extra)
 
     def run(self) -> str:
         """Train until total_steps or a stop request. Returns "succeeded" or "stopped"."""
         c, t = self.counters, self.cfg.train
         try:
+            if c.env_steps == 0 and c.updates == 0:
+                self._evaluate(random_play=True)
+                self._evaluate()
             while c.env_steps < t.total_steps:
                 self._collect_phase()
                 if self.journal.stop_requested:

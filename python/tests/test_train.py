@@ -49,6 +49,22 @@ def test_ind_ind_learns_the_bandit_in_context(tmp_path):
     assert report["success"] == returns  # the env reports success exactly when an arm pays
 
 
+def test_a_fresh_run_measures_random_play_and_the_untrained_agent_at_step_0(tmp_path):
+    """Before the first epoch: random play (the floor the scores are read against), then the
+    untrained agent on the same seeds; random play earns 0.5 a pull on the bandit."""
+    request = bandit_request(tmp_path, steps=2 * BANDIT_K * 2, eval_trials_per_task=200, eval_every_epochs=1)
+    assert train(request)["status"] == "succeeded"
+    evals = [e for e in read_events(tmp_path) if e["type"] == "eval"]
+    random_play = [e for e in evals if e.get("policy") == "random"]
+    assert len(random_play) == 1 and random_play[0] is evals[0]
+    assert random_play[0]["step"] == 0 and random_play[0]["update"] == 0
+    assert evals[1]["step"] == 0 and "policy" not in evals[1]  # the untrained agent
+    assert [e["step"] for e in evals[2:]] == [2 * 2 * BANDIT_K // 2, 2 * 2 * BANDIT_K]
+    report = random_play[0]["tasks"][f"bandit_env:{bandit_env.ENV_ID}"]
+    assert report["trials"] == 200 and len(report["return"]) == BANDIT_K
+    assert abs(np.mean(report["return"]) - 0.5) < 0.05, report["return"]  # 1,200 pulls: std 0.014
+
+
 @pytest.mark.parametrize("encoder,remembers", [("transformer", True), ("gru", True), ("trmrl", True), ("ff", False)])
 def test_a_memory_is_what_solves_the_cued_arm(tmp_path, encoder, remembers):
     """CuedArm: the paying arm is shown in a trial's first episode only; the second episode's

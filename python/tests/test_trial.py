@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from amago2.collect import evaluate
+from amago2.collect import evaluate, random_actions
 from amago2.errors import ConfigError
 from amago2.envs import gym_sets
 from amago2.envs.base import TaskSpec
@@ -129,6 +129,21 @@ def test_continuous_union_rescales_to_each_task():
     np.testing.assert_allclose(raw, [2.0])
     raw, _ = layout.decode_action(1, np.array([-1.0, 0.0]), np.random.default_rng(0))
     np.testing.assert_allclose(raw, [0.0, 0.5])
+
+
+def test_random_play_is_uniform_over_each_tasks_own_actions():
+    """A union draw a task lacks becomes a random valid one, so random play is uniform over
+    the task's actions (not piled onto a replacement), and uniform over a box's bounds."""
+    rng = np.random.default_rng(0)
+    layout = SpaceLayout([gym.spaces.Box(0, 1, (1,))] * 2, [gym.spaces.Discrete(2), gym.spaces.Discrete(6)])
+    draws = random_actions(layout, 60_000, rng)
+    raw = np.array([layout.decode_action(0, a, rng)[0] for a in draws])
+    np.testing.assert_allclose(np.bincount(raw, minlength=2) / len(raw), [0.5, 0.5], atol=0.01)
+    np.testing.assert_allclose(np.bincount(draws, minlength=6) / len(draws), [1 / 6] * 6, atol=0.01)
+    boxes = SpaceLayout([gym.spaces.Box(0, 1, (1,))], [gym.spaces.Box(0.0, 4.0, (2,))])
+    raw = np.array([boxes.decode_action(0, a, rng)[0] for a in random_actions(boxes, 20_000, rng)])
+    np.testing.assert_allclose(raw.mean(axis=0), [2.0, 2.0], atol=0.05)
+    assert raw.min() >= 0.0 and raw.max() <= 4.0 and raw.min() < 0.01 and raw.max() > 3.99
 
 
 def test_mixed_action_kinds_are_rejected():

@@ -2,6 +2,7 @@
 // model; the queries themselves are the store's (store/runs.ts, store/results.ts).
 
 import type { Store } from "../store/db.js";
+import type { EvalPolicy } from "../store/events.js";
 import { evalRowsOf, metricRowsOf } from "../store/results.js";
 import { getSweep, listSweeps, overviewOf, runsOfSweep, type RunRow, type SweepRow } from "../store/runs.js";
 import { UserError } from "../ui/errors.js";
@@ -13,9 +14,9 @@ function parseJson(text: string | null): unknown {
   return text === null ? null : JSON.parse(text);
 }
 
-/** One EvalRecord per eval event and split, tasks holding their per-episode values in order. */
-function evalsOf(db: Store, key: string): EvalRecord[] {
-  const rows = evalRowsOf(db, key);
+/** One EvalRecord per eval event and split of the policy's, tasks holding their per-episode values in order. */
+function evalsOf(db: Store, key: string, policy: EvalPolicy): EvalRecord[] {
+  const rows = evalRowsOf(db, key).filter((row) => row.policy === policy);
   const records = new Map<string, EvalRecord>();
   for (const row of rows) {
     const id = `${row.seq}/${row.split}`;
@@ -90,7 +91,8 @@ function runRecord(db: Store, row: RunRow, settings: Record<string, string>, axe
     config: parseJson(row.config),
     versions: parseJson(row.versions),
     error: row.error_type ? `${row.error_type}: ${row.error_message ?? ""}` : null,
-    evals: evalsOf(db, row.key),
+    evals: evalsOf(db, row.key, "agent"),
+    randomPlay: evalsOf(db, row.key, "random"),
     taskMetrics: taskMetricsOf(db, row.key),
   };
 }

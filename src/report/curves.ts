@@ -3,7 +3,7 @@
 
 import { bootstrapInterval, iqmStat, meanStat, performanceProfile, toBlock, type Statistic } from "./stats.js";
 import {
-  cellMatrix, cellsOf, type Cell, type Metric, type RunRecord, type ScorePoint, type SweepRecord,
+  cellMatrix, cellsOf, RANDOM_PLAY, randomPlayMatrix, type Cell, type Metric, type RunRecord, type ScorePoint, type SweepRecord,
 } from "./model.js";
 
 /** Curves take fewer repetitions than tables: one interval per point, and a band is a picture. */
@@ -75,13 +75,37 @@ function cellCurve(cell: Cell, metric: Metric, stat: Statistic, opts: CurveOptio
   return { label: cell.label, points };
 }
 
+/**
+ * Random play (model.ts, RANDOM_PLAY_RULE) as a level line across the cells' steps, with its
+ * bootstrap band; null when no run measured it or no cell has a point.
+ */
+function randomPlayCurve(sweep: SweepRecord, metric: Metric, stat: Statistic, opts: CurveOptions,
+  onlyTask: string | null, cells: Curve[]): Curve | null {
+  const random = randomPlayMatrix(sweep.runs, metric);
+  const t = onlyTask === null ? -1 : random.tasks.indexOf(onlyTask);
+  const steps = cells.flatMap((c) => c.points.map((p) => p.step));
+  if (random.tasks.length === 0 || (onlyTask !== null && t < 0) || steps.length === 0) return null;
+  const matrix = t < 0 ? random.matrix : random.matrix.map((row) => [row[t]]);
+  const { block, runs, tasks } = toBlock(matrix);
+  const ci = bootstrapInterval(stat, matrix, opts.reps, opts.seed);
+  const level = { value: stat(block, runs, tasks), lo: ci.lo, hi: ci.hi, runs };
+  return { label: RANDOM_PLAY, points: [{ step: Math.min(...steps), ...level }, { step: Math.max(...steps), ...level }] };
+}
+
+/** The cells' curves of a panel, then random play's level where the runs measured it. */
+function withRandomPlay(sweep: SweepRecord, metric: Metric, stat: Statistic, opts: CurveOptions, onlyTask: string | null): Curve[] {
+  const curves = cellsOf(sweep).map((cell) => cellCurve(cell, metric, stat, opts, onlyTask));
+  const random = randomPlayCurve(sweep, metric, stat, opts, onlyTask, curves);
+  return random ? [...curves, random] : curves;
+}
+
 /** The aggregate panel of a sweep: IQM over runs x tasks per cell. */
 export function aggregatePanel(sweep: SweepRecord, metric: Metric, opts: CurveOptions): Panel {
   return {
     title: `${sweep.name}: ${metric.short}`,
     xLabel: "environment steps",
     yLabel: `IQM ${metric.short}`,
-    curves: cellsOf(sweep).map((cell) => cellCurve(cell, metric, iqmStat, opts, null)),
+    curves: withRandomPlay(sweep, metric, iqmStat, opts, null),
   };
 }
 
@@ -89,12 +113,11 @@ export function aggregatePanel(sweep: SweepRecord, metric: Metric, opts: CurveOp
 export function perTaskPanels(sweep: SweepRecord, metric: Metric, opts: CurveOptions): Panel[] {
   const tasks = [...new Set(sweep.runs.flatMap((r) => r.evals
     .filter((e) => e.split === metric.split).flatMap((e) => [...e.tasks.keys()])))].sort();
-  const cells = cellsOf(sweep);
   return tasks.map((task) => ({
     title: task,
     xLabel: "environment steps",
     yLabel: `mean ${metric.short}`,
-    curves: cells.map((cell) => cellCurve(cell, metric, meanStat, opts, task)),
+    curves: withRandomPlay(sweep, metric, meanStat, opts, task),
   }));
 }
 

@@ -41,7 +41,10 @@ export interface RunRecord extends RunOverview {
   config: unknown;
   versions: unknown;
   error: string | null;
+  /** The trained agent's evaluations, the untrained one's at step 0 first where the run has it. */
   evals: EvalRecord[];
+  /** Uniform random play's evaluations (one per split, at step 0); empty for runs started before amago2 measured it. */
+  randomPlay: EvalRecord[];
   taskMetrics: TaskMetricPoint[];
 }
 
@@ -151,7 +154,7 @@ export function describePoint(point: ScorePoint): string {
   const who = point.atSteps === null
     ? "only succeeded runs count"
     : `only runs that reached ${point.atSteps} steps count, running ones included`;
-  return `${which} (fewer if it has fewer), each evaluation averaging its trials; ${who}`;
+  return `${which} (fewer if it has fewer) after training began, each evaluation averaging its trials; ${who}`;
 }
 
 /** Whether a run contributes to a table at `point` (see describePoint). */
@@ -163,7 +166,8 @@ function runCounts(run: RunRecord, point: ScorePoint): boolean {
 /** A run's score per task for one metric at `point`; tasks the metric does not cover are absent. */
 function runTaskScores(run: RunRecord, metric: Metric, point: ScorePoint): Map<string, number> {
   const evals = run.evals
-    .filter((e) => e.split === metric.split && (point.atSteps === null || e.step <= point.atSteps))
+    // Step 0's evaluation, before any update, is where a curve starts, not a result.
+    .filter((e) => e.split === metric.split && e.step > 0 && (point.atSteps === null || e.step <= point.atSteps))
     .sort((a, b) => a.step - b.step || a.seq - b.seq)
     .slice(-FINAL_EVALS);
   const sums = new Map<string, { sum: number; n: number }>();
@@ -178,6 +182,17 @@ function runTaskScores(run: RunRecord, metric: Metric, point: ScorePoint): Map<s
     }
   }
   return new Map([...sums].map(([task, { sum, n }]) => [task, sum / n]));
+}
+
+/** A run's random-play score per task for one metric: its latest random-play evaluation of the metric's split. */
+function randomPlayScores(run: RunRecord, metric: Metric): Map<string, number> {
+  const latest = run.randomPlay.filter((e) => e.split === metric.split).at(-1);
+  const scores = new Map<string, number>();
+  for (const [task, result] of latest?.tasks ?? []) {
+    const value = metric.of(result);
+    if (value !== null) scores.set(task, value);
+  }
+  return scores;
 }
 
 // ---------------------------------------------------------------- cells
@@ -238,12 +253,31 @@ export function cellAxes(sweep: SweepRecord): string[] {
  * The runs x tasks score matrix of a cell at `point`, over the tasks every counted run
  * has a score for. `runs` are the counted ones; `matrix` is empty when none counts.
  */
-export function cellMatrix(cell: Cell, metric: Metric, point: ScorePoint):
-  { runs: RunRecord[]; tasks: string[]; matrix: number[][] } {
-  const scored = cell.runs
-    .filter((r) => runCounts(r, point))
-    .map((run) => ({ run, scores: runTaskScores(run, metric, point) }))
-    .filter((s) => s.scores.size > 0);
+export function cellMatrix(cell: Cell, metric: Metric, point: ScorePoint): RunTaskMatrix {
+  return runTaskMatrix(cell.runs.filter((r) => runCounts(r, point)).map((run) => ({ run, scores: runTaskScores(run, metric, point) })));
+}
+
+/** The label of random play's row in tables and its line in plots. */
+export const RANDOM_PLAY = "random play";
+
+export const RANDOM_PLAY_RULE = `${RANDOM_PLAY} = uniform random actions over the benchmark's shared action space ` +
+  "(a discrete draw a task lacks becomes a random valid one), evaluated like the agent at step 0 of every run with " +
+  "the run's seeds; its row or column pools every run of the sweep that measured it, whatever its cell";
+
+/** Random play's runs x tasks matrix of a metric over `runs` that measured it (see RANDOM_PLAY_RULE). */
+export function randomPlayMatrix(runs: RunRecord[], metric: Metric): RunTaskMatrix {
+  return runTaskMatrix(runs.map((run) => ({ run, scores: randomPlayScores(run, metric) })));
+}
+
+export interface RunTaskMatrix {
+  runs: RunRecord[];
+  tasks: string[];
+  matrix: number[][];
+}
+
+/** Runs x tasks over the tasks every run with any score has; runs without one are left out. */
+function runTaskMatrix(all: { run: RunRecord; scores: Map<string, number> }[]): RunTaskMatrix {
+  const scored = all.filter((s) => s.scores.size > 0);
   if (scored.length === 0) return { runs: [], tasks: [], matrix: [] };
   const tasks = [...scored[0].scores.keys()].filter((t) => scored.every((s) => s.scores.has(t))).sort();
   return {

@@ -2,10 +2,13 @@
 // so the same markup goes into a file, a PNG rasteriser and the HTML report.
 
 import type { Panel } from "./curves.js";
+import { RANDOM_PLAY } from "./model.js";
 import { escapeHtml } from "./render.js";
 
 /** Okabe-Ito colours: distinguishable with the common colour-vision deficiencies. */
 const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
+/** Random play is the floor, not a cell: grey and dashed, outside the palette. */
+const RANDOM_PLAY_COLOUR = "#777777";
 /** DejaVu Sans is what Debian ships by default; the PNG rasteriser finds it there. */
 const FONT = "DejaVu Sans, Arial, Helvetica, sans-serif";
 
@@ -80,7 +83,7 @@ function panelBody(panel: Panel, colours: Map<string, string>): string {
       ...[...pts].reverse().map((p) => `${sx(p.step).toFixed(1)},${sy(p.lo).toFixed(1)}`)].join(" ");
     out.push(`<polygon class="band" points="${band}" fill="${colour}" fill-opacity="0.18" stroke="none"/>`);
     const line = pts.map((p) => `${sx(p.step).toFixed(1)},${sy(p.value).toFixed(1)}`).join(" ");
-    out.push(`<polyline class="curve" data-cell="${escapeHtml(curve.label)}" points="${line}" fill="none" stroke="${colour}" stroke-width="2"/>`);
+    out.push(`<polyline class="curve" data-cell="${escapeHtml(curve.label)}" points="${line}" fill="none" stroke="${colour}" stroke-width="2"${curve.label === RANDOM_PLAY ? ' stroke-dasharray="6 4"' : ""}/>`);
     for (const p of pts) out.push(`<circle cx="${sx(p.step).toFixed(1)}" cy="${sy(p.value).toFixed(1)}" r="2.5" fill="${colour}"><title>${escapeHtml(`${curve.label} @ ${shortNumber(p.step)}: ${p.value.toPrecision(4)} [${p.lo.toPrecision(4)}, ${p.hi.toPrecision(4)}], ${p.runs} runs`)}</title></circle>`);
   }
   return out.join("\n");
@@ -92,7 +95,9 @@ function panelBody(panel: Panel, colours: Map<string, string>): string {
  */
 export function renderPanelsSvg(panels: Panel[], columns = 1): string {
   const labels = [...new Set(panels.flatMap((p) => p.curves.map((c) => c.label)))];
-  const colours = new Map(labels.map((l, i) => [l, PALETTE[i % PALETTE.length]]));
+  const cells = labels.filter((l) => l !== RANDOM_PLAY);
+  const colours = new Map(cells.map((l, i) => [l, PALETTE[i % PALETTE.length]]));
+  colours.set(RANDOM_PLAY, RANDOM_PLAY_COLOUR);
   const cols = Math.max(1, Math.min(columns, panels.length));
   const rows = Math.max(1, Math.ceil(panels.length / cols));
   const width = cols * PANEL_W;

@@ -7,8 +7,8 @@ import {
   type ScoreMatrix, type Statistic,
 } from "./stats.js";
 import {
-  axisValue, cellAxes, cellMatrix, cellsOf, compareAxisValues, describePoint, headlineMetrics, TRIAL_RULE, type Cell, type Metric, type ScorePoint,
-  type SweepRecord,
+  axisValue, cellAxes, cellMatrix, cellsOf, compareAxisValues, describePoint, headlineMetrics, RANDOM_PLAY, RANDOM_PLAY_RULE,
+  randomPlayMatrix, TRIAL_RULE, type Cell, type Metric, type ScorePoint, type SweepRecord,
 } from "./model.js";
 import { UserError } from "../ui/errors.js";
 
@@ -150,10 +150,12 @@ export function aggregateTable(sweeps: SweepRecord[], opts: TableOptions): Table
   const keyColumns: Column[] = ["actor", "critic", ...axes].map((a) => ({ id: a, label: a, group: null, kind: "text" }));
   const columns: Column[] = [...keyColumns];
   const rowsByLabel = new Map<string, Map<string, TableValue>>();
+  const randomRow = new Map<string, TableValue>(keyColumns.map((c) => [c.id, c.id === "actor" ? RANDOM_PLAY : ""]));
   const usedStats = new Set<string>();
   const metricNotes = new Map<string, string>();
   let anyPartial = false;
   let anyPoi = false;
+  let anyRandom = false;
 
   for (const sweep of sweeps) {
     const group = sweeps.length > 1 ? sweep.name : null;
@@ -186,6 +188,12 @@ export function aggregateTable(sweeps: SweepRecord[], opts: TableOptions): Table
           const value = tasks.length ? estimateOf(spec, matrix, opts, partial) : null;
           rowsByLabel.get(cell.label)?.set(id, value);
         }
+        const random = randomPlayMatrix(sweep.runs, metric);
+        if (random.tasks.length) {
+          anyRandom = true;
+          randomRow.set(`${prefix}seeds`, `${random.runs.length} runs`);
+          randomRow.set(id, estimateOf(spec, random.matrix, opts, false));
+        }
       }
     });
     if (baseline && metrics.length) {
@@ -205,9 +213,10 @@ export function aggregateTable(sweeps: SweepRecord[], opts: TableOptions): Table
   notes.push(...[...metricNotes].map(([short, label]) => `${short} = ${label}`));
   if (anyPoi && opts.vs) notes.push(poiNote(opts));
   if (anyPartial) notes.push(partialNote());
+  if (anyRandom) notes.push(RANDOM_PLAY_RULE);
   const keyOf = (row: Map<string, TableValue>) => keyColumns.map((c) => String(row.get(c.id) ?? ""));
-  const rows = [...rowsByLabel.values()]
-    .sort((a, b) => keyOf(a).reduce((d, v, i) => d || compareAxisValues(v, keyOf(b)[i]), 0))
+  const rows = [...[...rowsByLabel.values()]
+    .sort((a, b) => keyOf(a).reduce((d, v, i) => d || compareAxisValues(v, keyOf(b)[i]), 0)), ...(anyRandom ? [randomRow] : [])]
     .map((row) => columns.map((c) => row.get(c.id) ?? null));
   return { title: `${sweeps.map((s) => s.name).join(" + ")}: ${STAT_TITLES[opts.stat]}`, columns, rows, notes };
 }
@@ -256,6 +265,7 @@ export function perTaskTable(sweeps: SweepRecord[], opts: TableOptions): TableMo
   const usedStats = new Set<string>();
   const metricNotes = new Map<string, string>();
   let anyPartial = false;
+  let anyRandom = false;
 
   for (const sweep of sweeps) {
     const cells = cellsOf(sweep);
@@ -279,6 +289,16 @@ export function perTaskTable(sweeps: SweepRecord[], opts: TableOptions): TableMo
             row.set(id, estimateOf(spec, matrix.map((r) => [r[t]]), opts, partial));
           });
         }
+        const random = randomPlayMatrix(sweep.runs, metric);
+        const id = `${metric.id}/random/${spec.id}`;
+        if (random.tasks.length && !known.has(id)) {
+          known.add(id);
+          columns.push({ id, label: `${RANDOM_PLAY} ${spec.label}`, group: metric.short, kind: "estimate" });
+        }
+        anyRandom ||= random.tasks.length > 0;
+        random.tasks.forEach((task, t) => {
+          taskRows.get(task)?.set(id, estimateOf(spec, random.matrix.map((r) => [r[t]]), opts, false));
+        });
       }
     }
     pending.push(...[...taskRows.keys()].sort().map((t) => taskRows.get(t) as Map<string, TableValue>));
@@ -290,6 +310,7 @@ export function perTaskTable(sweeps: SweepRecord[], opts: TableOptions): TableMo
   const notes = [describePoint(opts.point), TRIAL_RULE, ...statNotes(opts, usedStats)];
   notes.push(...[...metricNotes].map(([short, label]) => `${short} = ${label}`));
   if (anyPartial) notes.push(partialNote());
+  if (anyRandom) notes.push(RANDOM_PLAY_RULE);
   const title = `${sweeps.map((s) => s.name).join(" + ")} per task: ${STAT_TITLES[opts.stat]} over runs`;
   return { title, columns: ordered, rows, notes };
 }

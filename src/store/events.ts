@@ -7,6 +7,9 @@ export type EventType = (typeof EVENT_TYPES)[number];
 /** A float as Python's json writes it: a number, or NaN / Infinity / -Infinity. */
 export type Scalar = number | "nan" | "inf" | "-inf";
 
+/** Whose actions an evaluation took: the trained agent's, or uniform random ones (the floor). */
+export type EvalPolicy = "agent" | "random";
+
 export interface EvalTask {
   trials: number;
   return: Scalar[];
@@ -27,7 +30,7 @@ export type RunEvent = Common &
         /** Env steps the run trains for; null in journals written before the event carried it. */
         total_steps: number | null }
     | { type: "metrics"; metrics: Record<string, Scalar> }
-    | { type: "eval"; split: "train" | "test"; tasks: Record<string, EvalTask> }
+    | { type: "eval"; split: "train" | "test"; policy: EvalPolicy; tasks: Record<string, EvalTask> }
     | { type: "checkpoint"; path: string }
     | { type: "heartbeat" }
     | { type: "finished"; summary: Record<string, unknown> & { status: string } }
@@ -125,6 +128,8 @@ export function parseEvent(line: string): RunEvent {
     }
     case "eval": {
       if (raw.split !== "train" && raw.split !== "test") fail("'split' must be 'train' or 'test'");
+      const policy = raw.policy ?? "agent";
+      if (policy !== "agent" && policy !== "random") fail("'policy' must be 'agent' or 'random'");
       const tasks: Record<string, EvalTask> = {};
       for (const [task, entry] of Object.entries(obj(raw, "tasks"))) {
         if (!isObject(entry)) fail(`eval task '${task}' must be an object`);
@@ -137,7 +142,7 @@ export function parseEvent(line: string): RunEvent {
           score: numberList(entry.score ?? null, `eval '${task}' score`, true),
         };
       }
-      return { ...common, type, split: raw.split, tasks };
+      return { ...common, type, split: raw.split, policy, tasks };
     }
     case "checkpoint":
       return { ...common, type, path: str(raw, "path") };

@@ -23,8 +23,8 @@ function statements(db: Store) {
       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_key, seq) DO NOTHING`),
     metric: db.prepare(`INSERT INTO metrics (run_key, seq, step, updates, name, value, nonfinite)
       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
-    evalRow: db.prepare(`INSERT INTO evals (run_key, seq, step, split, task, episode, trials, return,
-      return_nonfinite, success, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+    evalRow: db.prepare(`INSERT INTO evals (run_key, seq, step, split, policy, task, episode, trials, return,
+      return_nonfinite, success, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
     progress: db.prepare(`UPDATE runs SET step = MAX(step, ?), updates = MAX(updates, ?),
       heartbeat_at = MAX(COALESCE(heartbeat_at, 0), ?) WHERE key = ?`),
     started: db.prepare(`UPDATE runs SET config = ?, versions = ?, device = ?, total_steps = ?,
@@ -53,7 +53,7 @@ function applyEvent(s: ReturnType<typeof statements>, key: string, ev: RunEvent,
       for (const [task, entry] of Object.entries(ev.tasks)) {
         entry.return.forEach((ret, episode) => {
           const r = split(ret);
-          s.evalRow.run(key, ev.seq, ev.step, ev.split, task, episode, entry.trials, r.value, r.nonfinite,
+          s.evalRow.run(key, ev.seq, ev.step, ev.split, ev.policy, task, episode, entry.trials, r.value, r.nonfinite,
             entry.success?.[episode] ?? null, entry.score?.[episode] ?? null);
         });
       }

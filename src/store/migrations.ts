@@ -184,6 +184,15 @@ ALTER TABLE runs ADD COLUMN owner_seen_at REAL;  -- the owner's latest sign of l
 ALTER TABLE sweeps ADD COLUMN axes TEXT;  -- JSON list of keys, as last planned; NULL: planned before axes
 `,
   },
+  {
+    name: "m005_random_play",
+    up: `
+-- Whose actions an evaluation took: 'agent', the policy being trained, or 'random', uniform
+-- random play over the union action space, measured at step 0 of a fresh run as the floor
+-- the run's scores are read against. Runs started before this column have no random play.
+ALTER TABLE evals ADD COLUMN policy TEXT NOT NULL DEFAULT 'agent' CHECK (policy IN ('agent', 'random'));
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,12 +1,14 @@
 // What runs measured, as the store holds it: evaluation rows and metric series, read for
 // the reports. Read-only queries; the orchestrator may be writing at the same time (WAL).
 import type { Store } from "./db.js";
+import type { EvalPolicy } from "./events.js";
 
 /** One task's one episode of one evaluation (table evals). */
 export interface EvalRow {
   seq: number;
   step: number;
   split: "train" | "test";
+  policy: EvalPolicy;
   task: string;
   episode: number;
   trials: number;
@@ -18,7 +20,7 @@ export interface EvalRow {
 
 /** A run's evaluation rows in the order they were recorded: by event, split, task, episode. */
 export function evalRowsOf(db: Store, key: string): EvalRow[] {
-  return db.prepare(`SELECT seq, step, split, task, episode, trials, return, return_nonfinite, success, score
+  return db.prepare(`SELECT seq, step, split, policy, task, episode, trials, return, return_nonfinite, success, score
     FROM evals WHERE run_key = ? ORDER BY seq, split, task, episode`).all(key) as EvalRow[];
 }
 
