@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// What the orchestration adds to a run's wall time (issue 7: under 1% at the default
+// What the orchestration adds to a run's wall time (the target: under 1% at the default
 // logging rate): the same tiny real run (CartPole, --scale tiny, its default logging rate)
 // once as a plain `python -c "amago2.bridge.train(...)"` and once through the whole
 // machinery (orchestrator + local executor + worker + pythonia bridge + SQLite ingest),

@@ -14,6 +14,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { parse as parseYaml } from "yaml";
+import { RANDOM_PLAY } from "../dist/src/report/model.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SWEEP_FILE = path.join(root, "experiments", "reproduction", "cartpole-frozenlake.yaml");
@@ -106,7 +107,15 @@ for (const cell of ["ind/ind", "ind/dep", "dep/ind"]) {
   const poi = poiColumn && estimate(cell, poiColumn.id);
   if (poi) facts.push(`P(${cell} > dep/dep) = ${interval(poi)}.`);
 }
-const ranked = table.rows.map((r) => [`${r.actor}/${r.critic}`, r[headline.id]?.value]).filter(([, v]) => v !== undefined)
+const floorRow = table.rows.find((r) => r.actor === RANDOM_PLAY);
+const cellRows = table.rows.filter((r) => r !== floorRow);
+const floor = floorRow?.[headline.id];
+if (floor) {
+  const above = cellRows.filter((r) => r[headline.id] && r[headline.id].lo > floor.hi).map((r) => `${r.actor}/${r.critic}`);
+  facts.push(`Random play's ${headline.label} is ${interval(floor)}; cells whose 95% interval lies wholly above it: ` +
+    `${above.length ? above.join(", ") : "none"}.`);
+}
+const ranked = cellRows.map((r) => [`${r.actor}/${r.critic}`, r[headline.id]?.value]).filter(([, v]) => v !== undefined)
   .sort((a, b) => b[1] - a[1]);
 if (ranked.length) facts.push(`Cells by ${headline.label}, best first: ${ranked.map(([c, v]) => `${c} ${num(v)}`).join(", ")}.`);
 for (const cell of [BASELINE, "ind/ind"]) {

@@ -1,4 +1,4 @@
-// Golden values of the rliable recipe (issue 5) and the bootstrap's contracts.
+// Golden values of the rliable recipe (Agarwal et al., 2021) and the bootstrap's contracts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {

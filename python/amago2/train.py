@@ -1,4 +1,4 @@
-"""The training loop: collect, update, evaluate; checkpoint; resume (issue 2, item 4).
+"""The training loop: collect, update, evaluate; checkpoint; resume.
 
 One epoch = every actor steps `steps_per_epoch` times (fewer in the last epoch, so the run
 stops at `total_steps`), then `updates_per_epoch` gradient updates (skipped while the

@@ -262,11 +262,17 @@ export const RANDOM_PLAY = "random play";
 
 export const RANDOM_PLAY_RULE = `${RANDOM_PLAY} = uniform random actions over the benchmark's shared action space ` +
   "(a discrete draw a task lacks becomes a random valid one), evaluated like the agent at step 0 of every run with " +
-  "the run's seeds; its row or column pools every run of the sweep that measured it, whatever its cell";
+  "the run's seeds; its row or column takes one measurement per seed of the sweep (runs of one seed draw the same " +
+  "random actions, whatever their cell, so they are one sample, not several)";
 
-/** Random play's runs x tasks matrix of a metric over `runs` that measured it (see RANDOM_PLAY_RULE). */
+/** Random play's seeds x tasks matrix of a metric: the first run of each seed that measured it (see RANDOM_PLAY_RULE). */
 export function randomPlayMatrix(runs: RunRecord[], metric: Metric): RunTaskMatrix {
-  return runTaskMatrix(runs.map((run) => ({ run, scores: randomPlayScores(run, metric) })));
+  const bySeed = new Map<number, { run: RunRecord; scores: Map<string, number> }>();
+  for (const run of runs) {
+    const scores = randomPlayScores(run, metric);
+    if (scores.size > 0 && !bySeed.has(run.seed)) bySeed.set(run.seed, { run, scores });
+  }
+  return runTaskMatrix([...bySeed.values()]);
 }
 
 export interface RunTaskMatrix {

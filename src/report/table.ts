@@ -191,7 +191,7 @@ export function aggregateTable(sweeps: SweepRecord[], opts: TableOptions): Table
         const random = randomPlayMatrix(sweep.runs, metric);
         if (random.tasks.length) {
           anyRandom = true;
-          randomRow.set(`${prefix}seeds`, `${random.runs.length} runs`);
+          randomRow.set(`${prefix}seeds`, `${random.runs.length} seeds`);
           randomRow.set(id, estimateOf(spec, random.matrix, opts, false));
         }
       }
