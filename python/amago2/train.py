@@ -257,7 +257,10 @@ class Trainer:
         """Train until total_steps or a stop request. Returns "succeeded" or "stopped"."""
         c, t = self.counters, self.cfg.train
         try:
-            if c.env_steps == 0 and c.updates == 0:
+            # Not after a stop request (a stop goes straight to its checkpoint); if one comes
+            # during them, the resumed run measures both again, and the tables and curves
+            # keep the later measurement at a step.
+            if c.env_steps == 0 and c.updates == 0 and not self.journal.stop_requested:
                 self._evaluate(random_play=True)
                 self._evaluate()
             while c.env_steps < t.total_steps:
