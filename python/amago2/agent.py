@@ -218,7 +218,7 @@ class Agent(nn.Module):
             # A discrete replay action is its exact one-hot vector (deviation: the reference
             # clips it to [0.001, 0.99] and renormalises it, unlike its sampled actions).
             q_replay_out = loss_precision(torch.cat([
-                critic_forward(online, proj, self.gamma_feat, act)
+                critic_forward(online, proj, self.gamma_feat, act, self.discrete)
                 for proj, act in zip(row_chunks(state_proj, 1), row_chunks(action, 0))], dim=2))  # (C, G, N, P)
             with torch.no_grad():
                 reward, done = batch["reward"].reshape(n), batch["done"].reshape(n)
@@ -250,8 +250,8 @@ class Agent(nn.Module):
         proj = project_state(target, s_next)
         next_raw = loss_precision(self.target_actor(s_next).transpose(0, 1))
         a_next = self.sample_actions(self.policy_params(next_raw), target_draws)
-        q_next = self.values(loss_precision(critic_forward(target, proj, self.gamma_feat, a_next.to(proj.dtype))),
-                             popart)                                            # (C, G, n)
+        out = critic_forward(target, proj, self.gamma_feat, a_next.to(proj.dtype), self.discrete)
+        q_next = self.values(loss_precision(out), popart)                      # (C, G, n)
         q_next = redq_reduce(q_next, subset, self.actor_objective.target_reduction)
         return td_target(reward, done, self.gammas, q_next, self.cfg.reward_multiplier)
 
@@ -336,7 +336,7 @@ class _ActorTerms:
                                                     *(row_chunks(p, 1) for p in policy)):
             sample = agent.sample_actions(tuple(chunk_policy), chunk_draws, reparameterised)
             with agent._autocast():
-                out = loss_precision(critic_forward(frozen, proj, agent.gamma_feat, sample.to(proj.dtype)))
+                out = loss_precision(critic_forward(frozen, proj, agent.gamma_feat, sample.to(proj.dtype), agent.discrete))
             chunks.append(reduce(out))
         return torch.cat(chunks, dim=-1)
 
