@@ -2,8 +2,7 @@
 // model; the queries themselves are the store's (store/runs.ts, store/results.ts).
 
 import type { Store } from "../store/db.js";
-import type { EvalPolicy } from "../store/events.js";
-import { evalRowsOf, metricRowsOf } from "../store/results.js";
+import { evalRowsOf, metricRowsOf, type EvalRow } from "../store/results.js";
 import { getSweep, listSweeps, overviewOf, runsOfSweep, type RunRow, type SweepRow } from "../store/runs.js";
 import { UserError } from "../ui/errors.js";
 import type { EvalRecord, RunRecord, SweepRecord, TaskEval, TaskMetricPoint } from "./model.js";
@@ -14,9 +13,8 @@ function parseJson(text: string | null): unknown {
   return text === null ? null : JSON.parse(text);
 }
 
-/** One EvalRecord per eval event and split of the policy's, tasks holding their per-episode values in order. */
-function evalsOf(db: Store, key: string, policy: EvalPolicy): EvalRecord[] {
-  const rows = evalRowsOf(db, key).filter((row) => row.policy === policy);
+/** One EvalRecord per eval event and split, tasks holding their per-episode values in order. */
+function evalRecords(rows: EvalRow[]): EvalRecord[] {
   const records = new Map<string, EvalRecord>();
   for (const row of rows) {
     const id = `${row.seq}/${row.split}`;
@@ -83,6 +81,7 @@ export function sweptSettings(db: Store, sweeps: readonly SweepRow[] = listSweep
 }
 
 function runRecord(db: Store, row: RunRow, settings: Record<string, string>, axes: string[]): RunRecord {
+  const evals = evalRowsOf(db, row.key);
   return {
     ...overviewOf(row),
     command: row.command,
@@ -91,8 +90,8 @@ function runRecord(db: Store, row: RunRow, settings: Record<string, string>, axe
     config: parseJson(row.config),
     versions: parseJson(row.versions),
     error: row.error_type ? `${row.error_type}: ${row.error_message ?? ""}` : null,
-    evals: evalsOf(db, row.key, "agent"),
-    randomPlay: evalsOf(db, row.key, "random"),
+    evals: evalRecords(evals.filter((e) => e.policy === "agent")),
+    randomPlay: evalRecords(evals.filter((e) => e.policy === "random")),
     taskMetrics: taskMetricsOf(db, row.key),
   };
 }

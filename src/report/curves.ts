@@ -3,7 +3,8 @@
 
 import { bootstrapInterval, iqmStat, meanStat, performanceProfile, toBlock, type Statistic } from "./stats.js";
 import {
-  cellMatrix, cellsOf, RANDOM_PLAY, randomPlayMatrix, type Cell, type Metric, type RunRecord, type ScorePoint, type SweepRecord,
+  cellMatrix, cellsOf, RANDOM_PLAY, randomPlayMatrix, type Cell, type Metric, type RunRecord, type RunTaskMatrix, type ScorePoint,
+  type SweepRecord,
 } from "./model.js";
 
 /** Curves take fewer repetitions than tables: one interval per point, and a band is a picture. */
@@ -79,9 +80,8 @@ function cellCurve(cell: Cell, metric: Metric, stat: Statistic, opts: CurveOptio
  * Random play (model.ts, RANDOM_PLAY_RULE) as a level line across the cells' steps, with its
  * bootstrap band; null when no run measured it or no cell has a point.
  */
-function randomPlayCurve(sweep: SweepRecord, metric: Metric, stat: Statistic, opts: CurveOptions,
-  onlyTask: string | null, cells: Curve[]): Curve | null {
-  const random = randomPlayMatrix(sweep.runs, metric);
+function randomPlayCurve(random: RunTaskMatrix, stat: Statistic, opts: CurveOptions, onlyTask: string | null,
+  cells: Curve[]): Curve | null {
   const t = onlyTask === null ? -1 : random.tasks.indexOf(onlyTask);
   const steps = cells.flatMap((c) => c.points.map((p) => p.step));
   if (random.tasks.length === 0 || (onlyTask !== null && t < 0) || steps.length === 0) return null;
@@ -92,11 +92,12 @@ function randomPlayCurve(sweep: SweepRecord, metric: Metric, stat: Statistic, op
   return { label: RANDOM_PLAY, points: [{ step: Math.min(...steps), ...level }, { step: Math.max(...steps), ...level }] };
 }
 
-/** The cells' curves of a panel, then random play's level where the runs measured it. */
-function withRandomPlay(sweep: SweepRecord, metric: Metric, stat: Statistic, opts: CurveOptions, onlyTask: string | null): Curve[] {
-  const curves = cellsOf(sweep).map((cell) => cellCurve(cell, metric, stat, opts, onlyTask));
-  const random = randomPlayCurve(sweep, metric, stat, opts, onlyTask, curves);
-  return random ? [...curves, random] : curves;
+/** The cells' curves of a panel, then random play's level (`random`: its matrix) where the runs measured it. */
+function withRandomPlay(cells: Cell[], metric: Metric, random: RunTaskMatrix, stat: Statistic, opts: CurveOptions,
+  onlyTask: string | null): Curve[] {
+  const curves = cells.map((cell) => cellCurve(cell, metric, stat, opts, onlyTask));
+  const level = randomPlayCurve(random, stat, opts, onlyTask, curves);
+  return level ? [...curves, level] : curves;
 }
 
 /** The aggregate panel of a sweep: IQM over runs x tasks per cell. */
@@ -105,7 +106,7 @@ export function aggregatePanel(sweep: SweepRecord, metric: Metric, opts: CurveOp
     title: `${sweep.name}: ${metric.short}`,
     xLabel: "environment steps",
     yLabel: `IQM ${metric.short}`,
-    curves: withRandomPlay(sweep, metric, iqmStat, opts, null),
+    curves: withRandomPlay(cellsOf(sweep), metric, randomPlayMatrix(sweep.runs, metric), iqmStat, opts, null),
   };
 }
 
@@ -113,11 +114,13 @@ export function aggregatePanel(sweep: SweepRecord, metric: Metric, opts: CurveOp
 export function perTaskPanels(sweep: SweepRecord, metric: Metric, opts: CurveOptions): Panel[] {
   const tasks = [...new Set(sweep.runs.flatMap((r) => r.evals
     .filter((e) => e.split === metric.split).flatMap((e) => [...e.tasks.keys()])))].sort();
+  const cells = cellsOf(sweep);
+  const random = randomPlayMatrix(sweep.runs, metric);
   return tasks.map((task) => ({
     title: task,
     xLabel: "environment steps",
     yLabel: `mean ${metric.short}`,
-    curves: withRandomPlay(sweep, metric, meanStat, opts, task),
+    curves: withRandomPlay(cells, metric, random, meanStat, opts, task),
   }));
 }
 

@@ -177,6 +177,7 @@ export function aggregateTable(sweeps: SweepRecord[], opts: TableOptions): Table
     }
     metrics.forEach((metric) => {
       metricNotes.set(metric.short, metric.label);
+      const random = randomPlayMatrix(sweep.runs, metric);
       for (const spec of statsFor(opts.stat, metric)) {
         usedStats.add(spec.id);
         const id = `${prefix}${metric.id}/${spec.id}`;
@@ -188,7 +189,6 @@ export function aggregateTable(sweeps: SweepRecord[], opts: TableOptions): Table
           const value = tasks.length ? estimateOf(spec, matrix, opts, partial) : null;
           rowsByLabel.get(cell.label)?.set(id, value);
         }
-        const random = randomPlayMatrix(sweep.runs, metric);
         if (random.tasks.length) {
           anyRandom = true;
           randomRow.set(`${prefix}seeds`, `${random.runs.length} seeds`);
@@ -272,6 +272,8 @@ export function perTaskTable(sweeps: SweepRecord[], opts: TableOptions): TableMo
     const taskRows = new Map<string, Map<string, TableValue>>();
     for (const metric of headlineMetrics(sweep.runs)) {
       metricNotes.set(metric.short, metric.label);
+      const random = randomPlayMatrix(sweep.runs, metric);
+      anyRandom ||= random.tasks.length > 0;
       for (const spec of statsFor(opts.stat, metric)) {
         usedStats.add(spec.id);
         for (const cell of cells) {
@@ -289,13 +291,11 @@ export function perTaskTable(sweeps: SweepRecord[], opts: TableOptions): TableMo
             row.set(id, estimateOf(spec, matrix.map((r) => [r[t]]), opts, partial));
           });
         }
-        const random = randomPlayMatrix(sweep.runs, metric);
         const id = `${metric.id}/random/${spec.id}`;
         if (random.tasks.length && !known.has(id)) {
           known.add(id);
           columns.push({ id, label: `${RANDOM_PLAY} ${spec.label}`, group: metric.short, kind: "estimate" });
         }
-        anyRandom ||= random.tasks.length > 0;
         random.tasks.forEach((task, t) => {
           taskRows.get(task)?.set(id, estimateOf(spec, random.matrix.map((r) => [r[t]]), opts, false));
         });
