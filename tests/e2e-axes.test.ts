@@ -2,22 +2,16 @@
 // training: a critic x num_bins grid at tiny scale is planned, run and tabled; the runs show
 // their axis values; a second sweep asking for one of its cells shares the finished run.
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { stringify as toYaml } from "yaml";
 import { runCli, storeRows, tempDir } from "./helpers.js";
-import { TINY_BENCHMARK_DEF, TINY_OVERRIDES } from "./exec-helpers.js";
+import { writeTinySweep } from "./exec-helpers.js";
 
 test("a critic x num_bins grid: planned, run, tabled by its axes; the same cell from another sweep is the same run", async () => {
   const { dir, cleanup } = tempDir("amago2-axes-");
   try {
     const home = path.join(dir, "home");
-    const file = path.join(dir, "bins.yaml");
-    writeFileSync(file, toYaml({
-      name: "bins", benchmark: { name: "cartpole-tiny", ...TINY_BENCHMARK_DEF }, scale: "tiny", seeds: 1, steps: 40,
-      overrides: TINY_OVERRIDES, axes: { actor: ["ind"], critic: ["dep", "ind"], num_bins: [16, 32] },
-    }));
+    const file = writeTinySweep(dir, "bins", 40, { actor: ["ind"], critic: ["dep", "ind"], num_bins: [16, 32] });
     const env = { AMAGO2_HOME: home };
     const plan = await runCli(["sweep", file, "--dry-run"], env);
     assert.equal(plan.code, 0, plan.stderr);
@@ -60,12 +54,10 @@ test("every trajectory encoder through the CLI: a group axis of traj_encoder and
   const { dir, cleanup } = tempDir("amago2-encoders-");
   try {
     const home = path.join(dir, "home");
-    const file = path.join(dir, "encoders.yaml");
-    writeFileSync(file, toYaml({
-      name: "encoders", benchmark: { name: "cartpole-tiny", ...TINY_BENCHMARK_DEF }, scale: "tiny", seeds: 1, steps: 40,
-      overrides: TINY_OVERRIDES,
-      axes: { actor: ["ind"], critic: ["ind"], "traj_encoder,attention_sink": [["transformer", false], ["transformer", true], ["gru", false], ["ff", false], ["trmrl", false]] },
-    }));
+    const file = writeTinySweep(dir, "encoders", 40, {
+      actor: ["ind"], critic: ["ind"],
+      "traj_encoder,attention_sink": [["transformer", false], ["transformer", true], ["gru", false], ["ff", false], ["trmrl", false]],
+    });
     const env = { AMAGO2_HOME: home };
     const bad = await runCli(["sweep", file, "--axis", "traj_encoder,attention_sink=[gru,true]"], env);
     assert.equal(bad.code, 2);

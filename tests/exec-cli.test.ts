@@ -2,26 +2,15 @@
 // crash. Real CLI process, real workers, real Python training on a tiny CartPole sweep.
 import assert from "node:assert/strict";
 import { execa, type ResultPromise } from "execa";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { stringify as toYaml } from "yaml";
 import { BIN, storeRows, tempDir } from "./helpers.js";
-import { TINY_BENCHMARK_DEF, TINY_OVERRIDES, journalLines, processesMentioning, waitUntilGone, type Event } from "./exec-helpers.js";
+import { journalLines, processesMentioning, waitUntilGone, writeTinySweep, type Event } from "./exec-helpers.js";
 
 /** A one-run sweep file: 40 env steps and 2 updates per epoch, a checkpoint every 2 updates. */
 function writeSweep(dir: string, name: string, steps: number): string {
-  const file = path.join(dir, `${name}.yaml`);
-  writeFileSync(file, toYaml({
-    name,
-    benchmark: { name: "cartpole-tiny", ...TINY_BENCHMARK_DEF },
-    axes: { actor: ["ind"], critic: ["dep"] },
-    seeds: 1,
-    scale: "tiny",
-    steps,
-    overrides: TINY_OVERRIDES,
-  }));
-  return file;
+  return writeTinySweep(dir, name, steps, { actor: ["ind"], critic: ["dep"] });
 }
 
 function sweep(home: string, file: string, env: Record<string, string> = {}): ResultPromise<{ reject: false }> {

@@ -1,7 +1,8 @@
 // Shared by the executor tests: a tiny real training request, an executor run that records
 // everything the handlers see, and process-liveness checks.
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { stringify as toYaml } from "yaml";
 import { startLocal } from "../src/exec/local.js";
 import type { RunRequest } from "../src/bridge/request.js";
 import type { LocalExecution, RunOutcome, RunSpec } from "../src/exec/types.js";
@@ -17,6 +18,16 @@ export const TINY_OVERRIDES = {
   parallel_actors: 2, steps_per_epoch: 20, updates_per_epoch: 2, log_every_updates: 1,
   ckpt_every_updates: 2, batch_size: 2, max_seq_len: 16,
 };
+
+/** A sweep file `<dir>/<name>.yaml` of one-seed tiny CartPole runs (TINY_OVERRIDES) over `axes`; its path. */
+export function writeTinySweep(dir: string, name: string, steps: number, axes: Record<string, unknown[]>): string {
+  const file = path.join(dir, `${name}.yaml`);
+  writeFileSync(file, toYaml({
+    name, benchmark: { name: "cartpole-tiny", ...TINY_BENCHMARK_DEF }, axes, seeds: 1, scale: "tiny", steps,
+    overrides: TINY_OVERRIDES,
+  }));
+  return file;
+}
 
 export function tinySpec(root: string, seed: number, steps = 40): RunSpec {
   const runDir = path.join(root, `run-${seed}`);

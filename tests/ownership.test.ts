@@ -4,23 +4,17 @@ import assert from "node:assert/strict";
 import Database from "better-sqlite3";
 import { spawn, spawnSync } from "node:child_process";
 import { execa, type ResultPromise } from "execa";
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, truncateSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
-import { stringify as toYaml } from "yaml";
 import { openStore } from "../src/store/db.js";
 import { BIN, fingerprint, storeWithOneRun, tempDir } from "./helpers.js";
-import { TINY_BENCHMARK_DEF, TINY_OVERRIDES, journalLines, processesMentioning, type Event } from "./exec-helpers.js";
+import { journalLines, processesMentioning, writeTinySweep, type Event } from "./exec-helpers.js";
 
 /** A sweep file of `critics.length` CartPole runs (40 env steps and 2 updates per epoch). */
 function writeSweep(dir: string, name: string, steps: number, critics: string[]): string {
-  const file = path.join(dir, `${name}.yaml`);
-  writeFileSync(file, toYaml({
-    name, benchmark: { name: "cartpole-tiny", ...TINY_BENCHMARK_DEF }, axes: { actor: ["ind"], critic: critics },
-    seeds: 1, scale: "tiny", steps, overrides: TINY_OVERRIDES,
-  }));
-  return file;
+  return writeTinySweep(dir, name, steps, { actor: ["ind"], critic: critics });
 }
 
 function cli(home: string, args: string[], env: Record<string, string> = {}): ResultPromise<{ reject: false }> {
