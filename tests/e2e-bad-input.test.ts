@@ -64,6 +64,10 @@ test("bad inputs: exit 2, one line, DB unchanged", async () => {
       { args: ["sweep", "gym-mini", "--scale", "tiny", "--axis", "max_seq_len=16,-4"], says: /gym-mini\.yaml: max_seq_len=-4: max_seq_len must be positive; got -4/ },
       { args: ["sweep", "gym-mini", "--scale", "tiny", "--set", "lr=fast"], says: /--set: hyperparameter 'lr' must be a number, got "fast"/ },
       { args: ["sweep", "gym-mini", "--axis", "seed=1,2"], says: /--axis seed: 'seed' is not a hyperparameter to sweep: seeds are set by 'seeds'/ },
+      // The objectives name a run: pinned or grouped with another key they would label one
+      // cell and record another's settings.
+      { args: ["sweep", "gym-mini", "--set", "actor=ind"], says: /--set: 'actor' is not a hyperparameter to sweep: actors are swept on their own/ },
+      { args: ["sweep", "gym-mini", "--axis", "num_bins,critic=[16,dep],[32,ind]"], says: /--axis num_bins,critic: 'critic' is not a hyperparameter to sweep: critics are swept on their own/ },
       { args: ["sweep", "gym-mini", "--axis", "critic=ind", "--critics", "dep"], says: /--critics and --axis critic say the same: give one/ },
       { args: ["ablate", "--actor", "ind", "--critic", "dep", "--axis", "actor=dep,ind"], says: /ablate runs one actor x critic cell/ },
     ];

@@ -37,6 +37,8 @@ const invalid: { yaml: string; says: RegExp }[] = [
   { yaml: "benchmark: ml45\naxes:\n  lr: [{a: 1}]\n", says: /'axes\.lr': lr must be a number, string, boolean or list of numbers/ },
   { yaml: "benchmark: ml45\naxes:\n  seed: [1, 2]\n", says: /'seed' is not a hyperparameter to sweep: seeds are set by 'seeds'/ },
   { yaml: "benchmark: ml45\naxes:\n  Bad-Key: [1]\n", says: /'Bad-Key' is not a hyperparameter name/ },
+  { yaml: "benchmark: ml45\naxes:\n  actor,critic: [[dep, dep], [ind, ind]]\n", says: /'axes.actor,critic': 'actor' is not a hyperparameter to sweep/ },
+  { yaml: "benchmark: ml45\noverrides:\n  critic: ind\n", says: /'overrides': 'critic' is not a hyperparameter to sweep/ },
   { yaml: "benchmark: ml45\naxes:\n  d_model,d_ff: [[64, 128], [128]]\n", says: /must be a list of \[d_model, d_ff\] lists/ },
   { yaml: "benchmark: ml45\naxes:\n  d_model,d_ff: [[64, 128]]\n  d_model: [32]\n", says: /'axes' varies 'd_model' twice/ },
   { yaml: "benchmark: ml45\noverrides: {lr: 0.1}\naxes:\n  lr: [0.2]\n", says: /'lr' is both in 'overrides' and swept in 'axes'/ },

@@ -266,6 +266,9 @@ def resolve_config(request: dict[str, Any]) -> RunConfig:
     preset = presets.preset_for(benchmark, scale, benchmark_def)
     agent, train = apply_overrides(AgentConfig(), TrainConfig(), preset)
     overrides = dict(request.get("overrides") or {})
+    for key in ("actor", "critic"):
+        if key in overrides:
+            raise ConfigError(f"overrides may not set '{key}': the request's own '{key}' field sets it, and names the run")
     overrides["actor"] = request["actor"]
     overrides["critic"] = request["critic"]
     if request.get("steps") is not None:

@@ -65,6 +65,7 @@ def test_a_torn_last_line_is_dropped_and_seq_continues(tmp_path):
     ({"actor": "foo"}, "ConfigError", "actor must be one of dep, ind; got 'foo'"),
     ({"steps": -5}, "ConfigError", "total_steps must be positive; got -5"),
     ({"overrides": {"learning_rate": 1}}, "ConfigError", "unknown hyperparameter 'learning_rate'"),
+    ({"overrides": {"actor": "ind"}}, "ConfigError", "overrides may not set 'actor'"),
     ({"benchmark_def": {"tasks": [{"env_id": "NoSuchEnv-v0"}]}}, "ConfigError", "NoSuchEnv-v0"),
 ])
 def test_bad_config_is_a_failed_summary_and_an_error_event(tmp_path, change, error_type, message):

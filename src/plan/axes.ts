@@ -22,6 +22,10 @@ const NOT_AXES: Record<string, string> = {
   scale: "a scale sizes the whole sweep: run one sweep per scale (--scale)",
   steps: "sweep total_steps, the config key",
   benchmark: "run one sweep per benchmark",
+  // The objectives name every run and its row in the tables, so they vary only as the
+  // grid's own actor x critic factors, never pinned or grouped with other keys.
+  actor: "actors are swept on their own, by axes.actor, --actors or --axis actor=dep,ind",
+  critic: "critics are swept on their own, by axes.critic, --critics or --axis critic=dep,ind",
 };
 export const AXIS_EXAMPLE = "num_bins=16,32,64";
 /** More runs than one sweep plans: beyond this a grid is a typo, not a plan. */
@@ -37,7 +41,8 @@ export function checkValue(value: unknown, where: string): void {
   }
 }
 
-function checkKeyName(key: string, where: string): void {
+/** Refuse a key that is not a hyperparameter of a run's config (NOT_AXES) or not written as one. */
+export function checkKeyName(key: string, where: string): void {
   if (key in NOT_AXES) throw new UserError(`${where}: '${key}' is not a hyperparameter to sweep: ${NOT_AXES[key]}`);
   if (!/^[a-z][a-z0-9_]*$/.test(key)) {
     throw new UserError(`${where}: '${key}' is not a hyperparameter name (lower-case letters, digits and '_')`);

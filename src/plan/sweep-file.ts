@@ -5,7 +5,7 @@ import path from "node:path";
 import { parseDocument } from "yaml";
 import { UserError } from "../ui/errors.js";
 import { EXPERIMENTS_DIR } from "../package.js";
-import { checkValue, makeAxis, type Axis } from "./axes.js";
+import { checkKeyName, checkValue, makeAxis, type Axis } from "./axes.js";
 import { parseFileExecution, type FileExecution } from "./execution-options.js";
 
 export const OBJECTIVES = ["dep", "ind"] as const;
@@ -114,7 +114,10 @@ function positiveInt(value: unknown, where: string, max = MAX_STEPS): number {
 
 function flatOverrides(file: string, where: string, value: unknown): Record<string, unknown> {
   if (!isMapping(value)) throw new UserError(`${file}: '${where}' must be a mapping of hyperparameter: value`);
-  for (const [key, v] of Object.entries(value)) checkValue(v, `${file}: '${where}.${key}'`);
+  for (const [key, v] of Object.entries(value)) {
+    checkKeyName(key, `${file}: '${where}'`);
+    checkValue(v, `${file}: '${where}.${key}'`);
+  }
   return value;
 }
 
