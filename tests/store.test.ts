@@ -213,6 +213,15 @@ test("Python's non-finite JSON tokens are read, strings containing them are left
   assert.equal(ev.type, "error");
 });
 
+test("a started event's kept settings are read as [kept, resolved now] pairs; journals without them keep none", () => {
+  const started = (extra: Record<string, unknown>) => parseEvent(JSON.stringify({ seq: 0, t: 1, type: "started", step: 0, update: 0,
+    resumed: true, config: {}, versions: {}, device: "cpu", pid: 7, total_steps: 10, ...extra }));
+  const kept = (ev: ReturnType<typeof parseEvent>) => (ev.type === "started" ? ev.kept_settings : undefined);
+  assert.deepEqual(kept(started({})), {});
+  assert.deepEqual(kept(started({ kept_settings: { eval_trials_per_task: [3, 10] } })), { eval_trials_per_task: [3, 10] });
+  assert.throws(() => started({ kept_settings: { lr: 0.1 } }), /'kept_settings.lr' must be \[kept, resolved now\]/);
+});
+
 test("a store copied elsewhere reads its own run directories, not the original's", () => {
   const { dir, cleanup } = tempDir();
   try {

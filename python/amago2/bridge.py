@@ -92,7 +92,7 @@ def train(request_json: str, emit: Emit | None = None) -> str:
     restore_signals: Callable[[], None] = lambda: None
     summary: dict[str, Any] = {"status": "failed", "steps": 0, "updates": 0, "wall_s": 0.0, "error": None}
     try:
-        from amago2.config import resolve_config
+        from amago2.config import keep_recorded_settings, resolve_config
         from amago2.errors import ConfigError
 
         try:
@@ -107,11 +107,15 @@ def train(request_json: str, emit: Emit | None = None) -> str:
         journal = RunJournal(Path(run_dir), emit)
         restore_signals = _stop_on_signals(journal)
         cfg = resolve_config(request)
+
+        from amago2.train import Trainer, checkpoint_path
+
+        kept: dict[str, list[Any]] = {}
+        recorded = Path(run_dir) / "config.json"
+        if checkpoint_path(Path(run_dir)).exists() and recorded.exists():
+            cfg, kept = keep_recorded_settings(cfg, json.loads(recorded.read_text(encoding="utf-8")))
         _write_config(Path(run_dir), cfg.to_json())
-
-        from amago2.train import Trainer
-
-        trainer = Trainer(cfg, journal)
+        trainer = Trainer(cfg, journal, kept_settings=kept)
         summary["status"] = trainer.run()
     except Exception as exc:  # noqa: BLE001 - the contract: report, never raise
         summary["error"] = _error_info(exc)

@@ -14,6 +14,7 @@ errors that name the key.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -191,6 +192,27 @@ def apply_overrides(agent: AgentConfig, train: TrainConfig, overrides: dict[str,
             known = ", ".join(sorted([*AGENT_KEYS, *TRAIN_KEYS]))
             raise ConfigError(f"unknown hyperparameter '{key}' (known: {known})")
     return dataclasses.replace(agent, **agent_kw), dataclasses.replace(train, **train_kw)
+
+
+def keep_recorded_settings(cfg: RunConfig, recorded: dict[str, Any]) -> tuple[RunConfig, dict[str, list[Any]]]:
+    """A resumed run goes on with the settings it started with. A run's key is its request,
+    not its resolved settings, so an amago2 upgrade that changes a preset or a default
+    would otherwise change a run half-way and leave it recorded with the new settings
+    only. recorded is the config the run's first attempt wrote (RunConfig.to_json()).
+    Returns cfg with each agent and train setting that differs set back to its recorded
+    value, and those differences {key: [recorded, resolved now]}. A setting the recorded
+    config lacks (new since) keeps its resolved value; device and run_dir are the request's
+    (a run may resume on another device)."""
+    changed: dict[str, list[Any]] = {}
+    for section in ("agent", "train"):
+        now = json.loads(json.dumps(dataclasses.asdict(getattr(cfg, section))))
+        for key, value in recorded.get(section, {}).items():
+            if key in now and now[key] != value:
+                changed[key] = [value, now[key]]
+    if not changed:
+        return cfg, {}
+    agent, train = apply_overrides(cfg.agent, cfg.train, {k: v[0] for k, v in changed.items()})
+    return dataclasses.replace(cfg, agent=agent, train=train), changed
 
 
 def validate(cfg: RunConfig) -> None:

@@ -74,9 +74,15 @@ TINY_MAX_SEQ_LEN = 64
 # updates suits runs of millions of updates; in a budget of 6,000 the target heads would
 # trail the critics for a large part of the run (measured at the tiny scale: mean Q stayed
 # at -3 to -5 where returns are in the hundreds). Exploration anneals over the first ~40%.
+# 10 evaluation trials a task: with 3, one evaluation of POPGym's bandit under random play
+# read 0.28 where 100 trials read 0.00 (its per-trial spread is 0.19), noise the seeds'
+# intervals do not show. Measured cost, on 2 busy cores: one evaluation of ML45-mini, the
+# longest (4 tasks x 1,500-step trials, bound by the simulator), went from 10 to 31 s, so
+# its runs (8 evaluations, random play's included) take about 3 minutes more; gym-mini's
+# went from 12 to 18 s, POPGym's are a few seconds.
 CPU = dict(TINY, total_steps=48_000, parallel_actors=8, steps_per_epoch=100, updates_per_epoch=100,
            lr=5e-4, warmup_updates=100, batch_size=8, tau=0.02, explore_anneal_steps=2_500,
-           eval_every_epochs=10, eval_trials_per_task=3, ckpt_every_updates=1000, log_every_updates=50)
+           eval_every_epochs=10, eval_trials_per_task=10, ckpt_every_updates=1000, log_every_updates=50)
 CPU_MAX_SEQ_LEN = 32
 SMALL_HEAD_MIN_BINS = 16
 

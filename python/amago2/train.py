@@ -86,14 +86,22 @@ def atomic_write_bytes(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
+def checkpoint_path(run_dir: Path) -> Path:
+    """Where a run keeps its checkpoint: while it exists, the run resumes from it."""
+    return run_dir / "ckpt" / "latest.pt"
+
+
 class Trainer:
-    def __init__(self, cfg: RunConfig, journal: Journal):
+    def __init__(self, cfg: RunConfig, journal: Journal, kept_settings: dict[str, list[Any]] | None = None):
+        """kept_settings: the settings a resumed run kept from its first attempt where
+        amago2 now resolves others ({key: [kept, resolved now]}, config.keep_recorded_settings);
+        the started event reports them."""
         from amago2.agent import Agent  # the heavy part; imported once a run starts
         from amago2.learner import Learner
 
         self.cfg, self.journal = cfg, journal
         self.run_dir = Path(cfg.run_dir)
-        self.ckpt_path = self.run_dir / "ckpt" / "latest.pt"
+        self.ckpt_path = checkpoint_path(self.run_dir)
         self.device = pick_device(cfg.device)
         self.benchmark = get_benchmark(cfg.benchmark, cfg.benchmark_def)
         resumed = self.ckpt_path.exists()
@@ -124,6 +132,7 @@ class Trainer:
             self.replay.restore(0)  # a fresh run owns an empty buffer
         # Emitted once set up, so that a resumed run's event carries its restored counters.
         self.event("started", resumed=resumed, config=cfg.to_json(), total_steps=cfg.train.total_steps,
+                   kept_settings=kept_settings or {},
                    versions=versions(self.benchmark.packages), device=str(self.device), pid=os.getpid())
 
     # -- checkpoints -------------------------------------------------------------------

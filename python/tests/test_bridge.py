@@ -13,7 +13,7 @@ import torch
 
 from amago2 import bridge
 import bandit_env
-from loop_fixtures import bandit_request, never_stop, read_events
+from loop_fixtures import bandit_request, never_stop, read_events, train
 
 torch.set_num_threads(1)  # tiny models on a shared 2-core machine: threads only contend
 
@@ -128,6 +128,25 @@ def test_a_stop_at_the_first_event_checkpoints_before_finishing(tmp_path):
     assert summary["status"] == "stopped" and (summary["steps"], summary["updates"]) == (0, 0)
     assert [e["type"] for e in read_events(tmp_path)] == ["started", "checkpoint", "finished"]
     assert (tmp_path / "ckpt" / "latest.pt").exists()
+
+
+def test_a_resumed_run_keeps_the_settings_it_started_with(tmp_path):
+    """A run's key is its request, so an upgrade that resolves the same request to other
+    settings must not change a run half-way: the resume keeps the recorded ones and says so."""
+    request = bandit_request(tmp_path, steps=24)
+    assert train(request, lambda line: True)["status"] == "stopped"
+    recorded = json.loads((tmp_path / "config.json").read_text())
+    assert recorded["train"]["eval_trials_per_task"] == 2
+    recorded["train"]["eval_trials_per_task"] = 3  # as if the first attempt's amago2 had resolved 3
+    (tmp_path / "config.json").write_text(json.dumps(recorded))
+    assert train(request)["status"] == "succeeded"
+    events = read_events(tmp_path)
+    started = [e for e in events if e["type"] == "started"]
+    assert [e["kept_settings"] for e in started] == [{}, {"eval_trials_per_task": [3, 2]}]
+    assert started[1]["config"]["train"]["eval_trials_per_task"] == 3
+    evals = [e for e in events if e["type"] == "eval"]
+    assert evals and all(task["trials"] == 3 for e in evals for task in e["tasks"].values())
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["eval_trials_per_task"] == 3
 
 
 def test_resolve_run_gives_what_the_run_will_record_and_what_the_scale_replaced(tmp_path):

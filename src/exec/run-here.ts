@@ -250,6 +250,8 @@ class RunsHere {
     if (!l) return;
     l.row.step = ev.step;
     if (ev.type === "started") {
+      const kept = Object.entries(ev.kept_settings).map(([k, [was, now]]) => `${k}=${JSON.stringify(was)} (now ${JSON.stringify(now)})`);
+      if (kept.length > 0) this.progress.note(`resumed  ${l.row.label} with the settings it started with: ${kept.join(", ")}`);
       l.row.totalSteps = ev.total_steps ?? l.row.totalSteps;
       l.startStep = ev.step;
       l.startMs = Date.now();

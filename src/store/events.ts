@@ -28,7 +28,10 @@ export type RunEvent = Common &
   (
     | { type: "started"; resumed: boolean; config: Record<string, unknown>; versions: Record<string, unknown>; device: string; pid: number;
         /** Env steps the run trains for; null in journals written before the event carried it. */
-        total_steps: number | null }
+        total_steps: number | null;
+        /** Settings a resumed run kept from its first attempt where amago2 now resolves
+         * others: {key: [kept, resolved now]}; empty in journals written before. */
+        kept_settings: Record<string, [unknown, unknown]> }
     | { type: "metrics"; metrics: Record<string, Scalar> }
     | { type: "eval"; split: "train" | "test"; policy: EvalPolicy; tasks: Record<string, EvalTask> }
     | { type: "checkpoint"; path: string }
@@ -70,6 +73,14 @@ export function parseJsonLine(line: string): unknown {
     }
     return JSON.parse(out);
   }
+}
+
+function keptSettings(raw: unknown): Record<string, [unknown, unknown]> {
+  if (!isObject(raw)) fail("'kept_settings' must be an object");
+  for (const [key, pair] of Object.entries(raw)) {
+    if (!Array.isArray(pair) || pair.length !== 2) fail(`'kept_settings.${key}' must be [kept, resolved now]`);
+  }
+  return raw as Record<string, [unknown, unknown]>;
 }
 
 function fail(what: string): never {
@@ -120,7 +131,8 @@ export function parseEvent(line: string): RunEvent {
       if (typeof raw.resumed !== "boolean") fail("'resumed' must be a boolean");
       return { ...common, type, resumed: raw.resumed, config: obj(raw, "config"), versions: obj(raw, "versions"),
         device: str(raw, "device"), pid: int(raw, "pid", 1),
-        total_steps: raw.total_steps === undefined ? null : int(raw, "total_steps", 1) };
+        total_steps: raw.total_steps === undefined ? null : int(raw, "total_steps", 1),
+        kept_settings: keptSettings(raw.kept_settings ?? {}) };
     case "metrics": {
       const metrics: Record<string, Scalar> = {};
       for (const [name, value] of Object.entries(obj(raw, "metrics"))) metrics[name] = scalar(value, `metric '${name}'`);
