@@ -191,7 +191,7 @@ export function aggregateTable(sweeps: SweepRecord[], opts: TableOptions): Table
         }
         if (random.tasks.length) {
           anyRandom = true;
-          randomRow.set(`${prefix}seeds`, `${random.runs.length} seeds`);
+          randomRow.set(`${prefix}seeds`, `${random.runs.length} seed${random.runs.length === 1 ? "" : "s"}`);
           randomRow.set(id, estimateOf(spec, random.matrix, opts, false));
         }
       }
