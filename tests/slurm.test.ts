@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
@@ -225,9 +226,18 @@ describe("Slurm executor on a real cluster", { skip: cluster.skip ?? false }, ()
     assert.match(rerun.stderr, /already queued or running/);
     assert.deepEqual(rows(env.AMAGO2_HOME).map((r) => [r.attempts, r.slurm_job_id]), [[1, jobId]]);
 
-    // Killed between sbatch and the store write: the job is found by its name and adopted.
+    // Another amago2, alive, between its sbatch and its own record of the job (this test
+    // process stands in for it): the job is its to record, not adopted here.
     const db = new Database(path.join(env.AMAGO2_HOME, "amago2.db"));
-    db.prepare("UPDATE runs SET status = 'planned', slurm_job_id = NULL, attempts = 0").run();
+    db.prepare(`UPDATE runs SET status = 'queued', slurm_job_id = NULL, attempts = 0, orchestrator_pid = ?, owner_host = ?,
+      owner_seen_at = ?`).run(process.pid, os.hostname(), Date.now() / 1000);
+    const meanwhile = await runCli(["sweep", file, "--executor", "slurm"], env);
+    assert.equal(meanwhile.code, 0, meanwhile.stderr);
+    assert.match(meanwhile.stderr, /already queued or running/);
+    assert.deepEqual(rows(env.AMAGO2_HOME).map((r) => [r.status, r.attempts, r.slurm_job_id]), [["queued", 0, null]]);
+
+    // Killed between sbatch and the store write: the job is found by its name and adopted.
+    db.prepare("UPDATE runs SET status = 'planned', slurm_job_id = NULL, attempts = 0, orchestrator_pid = NULL, owner_host = NULL, owner_seen_at = NULL").run();
     db.close();
     const adopting = await runCli(["sweep", file, "--executor", "slurm"], env);
     assert.equal(adopting.code, 0, adopting.stderr);

@@ -174,16 +174,23 @@ function wantsSubmission(row: RunRow, retries: number, onlyResubmittable: boolea
  * so those cells are not submitted a second time.
  */
 async function adoptUnrecordedJobs(db: Store, home: string, keys: Set<string>, command: string): Promise<void> {
+  const me = thisOwner();
   for (const job of await activeJobsByName()) {
     const manifestFile = path.join(home, "slurm", `${job.name}.json`);
     if (!job.name.startsWith("amago2-") || !existsSync(manifestFile)) continue;
     const manifest = JSON.parse(readFileSync(manifestFile, "utf8")) as Manifest;
     const task = job.id.includes("_") ? Number(job.id.split("_")[1]) : 0;
     const key = manifest.keys[task];
-    const row = key === undefined ? undefined : getRun(db, key);
-    if (!row || !keys.has(key) || isActive(row)) continue;
-    markSubmittedToSlurm(db, key, job.id, command);
-    if (job.phase === "running") markSlurmJobRunning(db, key);
+    if (key === undefined || !keys.has(key)) continue;
+    // Read and marked in one IMMEDIATE transaction: a live amago2 that holds the claim is
+    // between its sbatch and its own record of the job, and recording the job here too
+    // would count the one submission as two attempts.
+    db.transaction(() => {
+      const row = getRun(db, key);
+      if (!row || isActive(row) || heldByAnother(row, me, pidAlive)) return;
+      markSubmittedToSlurm(db, key, job.id, command);
+      if (job.phase === "running") markSlurmJobRunning(db, key);
+    }).immediate();
   }
 }
 
