@@ -7,6 +7,8 @@ kills Python, so nothing else ever crosses. `train` never raises.
 from __future__ import annotations
 
 import ctypes
+import errno
+import fcntl
 import json
 import os
 import platform
@@ -35,15 +37,70 @@ _die_with_parent()
 Emit = Callable[[str], Any]
 
 
+# How long a run waits for an earlier process still writing its directory, and how often
+# it looks. Such a writer is a worker that outlived its amago2 and is checkpointing on its
+# way out (seconds); one still there after this long is not stopping.
+WRITER_WAIT_S = 120.0
+WRITER_POLL_S = 0.2
+
+
+class RunBusy(RuntimeError):
+    """Another live process writes this run's directory."""
+
+
+def _hold_run_dir(run_dir: Path) -> Any:
+    """Take `<run_dir>/writer.lock` (flock, exclusive) for as long as this process writes
+    the run; returns the open lock file, which holds it until closed or this process dies.
+
+    The store's claims say which amago2 owns a run, but a worker whose amago2 was killed
+    keeps writing until its checkpoint, and if the kill came between the claim and the
+    record of the worker's pid, nothing in the store says it exists. Two writers would
+    number their events alike and resume each other's checkpoints; so the second waits.
+    """
+    lock = open(run_dir / "writer.lock", "a+", encoding="utf-8")
+    deadline = clock.monotonic() + WRITER_WAIT_S
+    announced = False
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "a process"
+            if clock.monotonic() > deadline:
+                lock.close()
+                raise RunBusy(f"{holder} still writes {run_dir} after {WRITER_WAIT_S:.0f} s; "
+                              "stop it, then run the same command again") from None
+            if not announced:
+                print(f"amago2: waiting for {holder}, which still writes {run_dir}", file=sys.stderr, flush=True)
+                announced = True
+            clock.sleep(WRITER_POLL_S)
+        except OSError as e:
+            if e.errno not in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            # A filesystem without locks (Lustre mounted without `flock`, some NFS setups):
+            # the store's claims are then the only guard, as they were before this lock.
+            print(f"amago2: {run_dir} cannot be locked ({e.strerror}); a run's leftover worker "
+                  "is not waited for here", file=sys.stderr, flush=True)
+            break
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"pid {os.getpid()} on {platform.node()}\n")
+    lock.flush()
+    return lock
+
+
 class RunJournal:
     """`<run_dir>/events.jsonl`: each event is appended and flushed, then passed to emit.
 
-    On open, a torn last line (a crash mid-write) is cut off and `seq` continues after the
-    last complete event, so a resumed run's events follow the dead run's.
+    Opening it takes the run directory for this process (`_hold_run_dir`), waiting for any
+    earlier writer to finish. Then a torn last line (a crash mid-write) is cut off and `seq`
+    continues after the last complete event, so a resumed run's events follow the dead run's.
     """
 
     def __init__(self, run_dir: Path, emit: Emit | None):
         run_dir.mkdir(parents=True, exist_ok=True)
+        self.lock = _hold_run_dir(run_dir)
         self.path = run_dir / "events.jsonl"
         self.emit = emit
         self.stop_requested = False
@@ -77,6 +134,7 @@ class RunJournal:
 
     def close(self) -> None:
         self.file.close()
+        self.lock.close()
 
 
 def _error_info(exc: BaseException) -> dict[str, str]:

@@ -7,6 +7,8 @@ import ctypes
 import json
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -58,6 +60,69 @@ def test_a_torn_last_line_is_dropped_and_seq_continues(tmp_path):
     again.close()
     events = read_events(tmp_path)
     assert [e["seq"] for e in events] == [0, 1, 2, 3] and events[-1]["step"] == 5
+
+
+# A process that holds a run directory as a worker does: it opens the journal, writes two
+# events, says "held", and on a line from stdin writes two more and exits.
+HOLDER = """
+import sys
+from pathlib import Path
+from amago2 import bridge
+journal = bridge.RunJournal(Path(sys.argv[1]), None)
+journal.event("heartbeat", 1, 0)
+journal.event("heartbeat", 2, 0)
+print("held", flush=True)
+sys.stdin.readline()
+journal.event("heartbeat", 3, 0)
+journal.event("heartbeat", 4, 0)
+journal.close()
+"""
+
+# A second writer of the same run: one event, tagged with step 99.
+SECOND_WRITER = """
+import sys
+from pathlib import Path
+from amago2 import bridge
+journal = bridge.RunJournal(Path(sys.argv[1]), None)
+journal.event("heartbeat", 99, 0)
+journal.close()
+"""
+
+
+def _python(script: str, run_dir, **popen) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.Popen([sys.executable, "-c", script, str(run_dir)], env=env, text=True, **popen)
+
+
+def test_a_second_writer_waits_for_the_first_and_numbers_its_events_after_it(tmp_path):
+    # A worker that outlived its amago2 is still writing when the next worker of the run
+    # starts: the second waits for the first to be gone, then continues its numbering.
+    holder = _python(HOLDER, tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert holder.stdout.readline() == "held\n"
+    second = _python(SECOND_WRITER, tmp_path, stderr=subprocess.PIPE)
+    waiting = second.stderr.readline()  # said before it reads the journal, not after
+    assert waiting.startswith(f"amago2: waiting for pid {holder.pid} on "), waiting
+    holder.communicate("go\n")
+    second.communicate()
+    assert (holder.returncode, second.returncode) == (0, 0)
+    events = read_events(tmp_path)
+    assert [(e["seq"], e["step"]) for e in events] == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 99)]
+
+
+def test_a_writer_that_does_not_stop_fails_the_run_without_touching_its_journal(tmp_path, monkeypatch):
+    holder = _python(HOLDER, tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        before = (tmp_path / "events.jsonl").read_bytes()
+        monkeypatch.setattr(bridge, "WRITER_WAIT_S", 0.0)
+        summary = train(bandit_request(tmp_path, steps=24))
+        assert summary["status"] == "failed" and summary["error"]["type"] == "RunBusy"
+        assert summary["error"]["message"].startswith(f"pid {holder.pid} on ")
+        assert "run the same command again" in summary["error"]["message"]
+        assert (tmp_path / "events.jsonl").read_bytes() == before
+        assert not (tmp_path / "config.json").exists()
+    finally:
+        holder.communicate("go\n")
 
 
 @pytest.mark.parametrize("change, error_type, message", [
