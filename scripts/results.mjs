@@ -161,7 +161,8 @@ const page = [
   `Trials of k = ${spec.benchmark.k} episodes; ${plan.runs.length} runs (actor x critic x ${spec.seeds} seeds) at scale ` +
   `\`${plan.scale}\`: ${plan.stepsPerRun.toLocaleString("en-US")} env steps each, d_model ${hp.d_model}, ${hp.n_layers} layers, ` +
   `context ${hp.max_seq_len}, ${hp.parallel_actors} actors, ${hp.updates_per_epoch} updates per ${hp.parallel_actors * hp.steps_per_epoch} env steps, ` +
-  `lr ${hp.lr}, batch ${hp.batch_size}.`,
+  `lr ${hp.lr}, batch ${hp.batch_size}; an evaluation every ${hp.eval_every_epochs * hp.parallel_actors * hp.steps_per_epoch} env steps, ` +
+  `${hp.eval_trials_per_task} trials a task.`,
   "",
   `Runs: ${statuses}. Wall time ${minutes(last - first)} for the sweep at \`--parallel 2\`; per run median ${minutes(walls[Math.floor(walls.length / 2)] ?? 0)}, ` +
   `longest ${minutes(walls.at(-1) ?? 0)}. Machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "unknown CPU"}; ` +

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { ResolvedRun } from "../src/bridge/request.js";
-import { collectDryRun } from "../src/plan/dry-run.js";
+import { collectDryRun, renderDryRun } from "../src/plan/dry-run.js";
 import { asDescription } from "../src/plan/describe.js";
 import type { SweepPlan } from "../src/plan/sweep.js";
 import { measuredCellCosts } from "../src/store/costs.js";
@@ -62,20 +62,25 @@ test("a cell's cost is the median over its succeeded runs of attempt time per en
   }
 });
 
-test("the dry run estimates only what is left: nothing for a succeeded run, the rest after a checkpoint", () => {
+test("the dry run estimates only what is left: nothing for a succeeded run, the rest after a checkpoint; it names the settings a resume keeps", () => {
   const plan = { name: "s", benchmark: "gym-mini", scale: "cpu", source: "experiments/gym-mini.yaml",
     actors: ["dep", "ind"], critics: ["dep", "ind"], axes: [], seeds: [0] } as unknown as SweepPlan;
   const cell = (key: string, actor: "dep" | "ind", critic: "dep" | "ind") => ({ key, actor, critic, seed: 0 });
   const runs = [cell("done", "dep", "dep"), cell("half", "dep", "dep"), cell("new", "ind", "ind"), cell("unknown", "ind", "dep")];
-  const resolved: ResolvedRun = { config: { agent: {}, train: { total_steps: 2000 } }, preset_keys: ["total_steps"], replaced_by_scale: {} };
+  const resolved: ResolvedRun = { config: { agent: {}, train: { total_steps: 2000 } }, preset_keys: ["total_steps"], replaced_by_scale: {},
+    kept_settings: {} };
   const desc = asDescription({ benchmarks: {}, hyperparameters: {} });
   const report = collectDryRun(plan, runs as never, desc, [resolved], null, {
     progress: new Map([["done", { status: "succeeded", step: 2000 }], ["half", { status: "interrupted", step: 500 }]]),
     costModel: [{ actor: "dep", critic: "dep", settings: {}, runs: 2, secondsPerStep: 0.2 },
       { actor: "ind", critic: "ind", settings: {}, runs: 1, secondsPerStep: 0.4 }],
-  });
+  }, new Map([["done", { eval_trials_per_task: [3, 10] }], ["half", { eval_trials_per_task: [3, 10] }]]));
   assert.deepEqual(report.runs.map((r) => [r.key, r.stepsToDo, r.estimatedSeconds]), [
     ["done", 0, 0], ["half", 1500, 300], ["new", 2000, 800], ["unknown", 2000, null]]);
   assert.equal(report.stepsToDo, 5500);
   assert.equal(report.estimatedEnvSteps, 8000);
+  // Only a run that will resume keeps anything: the succeeded one is not run again.
+  assert.deepEqual(report.runs.map((r) => r.keptSettings), [{}, { eval_trials_per_task: [3, 10] }, {}, {}]);
+  const lines = renderDryRun(report, "/store").split("\n").filter((l) => l.includes("started with"));
+  assert.deepEqual(lines, ["1 run resumes with the settings it started with, not the above: eval_trials_per_task=3 (now 10) (half)"]);
 });

@@ -150,7 +150,7 @@ def train(request_json: str, emit: Emit | None = None) -> str:
     restore_signals: Callable[[], None] = lambda: None
     summary: dict[str, Any] = {"status": "failed", "steps": 0, "updates": 0, "wall_s": 0.0, "error": None}
     try:
-        from amago2.config import keep_recorded_settings, resolve_config
+        from amago2.config import resolve_config
         from amago2.errors import ConfigError
 
         try:
@@ -166,12 +166,9 @@ def train(request_json: str, emit: Emit | None = None) -> str:
         restore_signals = _stop_on_signals(journal)
         cfg = resolve_config(request)
 
-        from amago2.train import Trainer, checkpoint_path
+        from amago2.train import Trainer
 
-        kept: dict[str, list[Any]] = {}
-        recorded = Path(run_dir) / "config.json"
-        if checkpoint_path(Path(run_dir)).exists() and recorded.exists():
-            cfg, kept = keep_recorded_settings(cfg, json.loads(recorded.read_text(encoding="utf-8")))
+        cfg, kept = _settings_to_resume(cfg, Path(run_dir))
         _write_config(Path(run_dir), cfg.to_json())
         trainer = Trainer(cfg, journal, kept_settings=kept)
         summary["status"] = trainer.run()
@@ -221,6 +218,20 @@ def _report_error(journal: RunJournal, trainer, error: dict[str, str]) -> None:
         pass
 
 
+def _settings_to_resume(cfg, run_dir: Path):
+    """(cfg, kept): for a run that will resume (a checkpoint and a recorded config in its
+    directory), cfg with the settings its first attempt recorded, and those that differ
+    from today's resolution {key: [kept, resolved now]} (config.keep_recorded_settings);
+    for a fresh run, cfg as it is and {}."""
+    from amago2.config import keep_recorded_settings
+    from amago2.train import checkpoint_path
+
+    recorded = run_dir / "config.json"
+    if not (checkpoint_path(run_dir).exists() and recorded.exists()):
+        return cfg, {}
+    return keep_recorded_settings(cfg, json.loads(recorded.read_text(encoding="utf-8")))
+
+
 def _write_config(run_dir: Path, config: dict[str, Any]) -> None:
     tmp = run_dir / ".tmp-config.json"
     tmp.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -258,11 +269,12 @@ def describe() -> str:
 
 
 def resolve_run(request_json: str) -> str:
-    """The full config a run request resolves to, exactly as the run will record it, for the
+    """The full config a run request resolves to, exactly as a fresh run records it, for the
     CLI to check and show before anything is recorded: {"config": ..., "preset_keys": the
     keys the benchmark's preset at the run's scale sets, in the preset's order,
-    "replaced_by_scale": presets.scale_replacements(...)}, or {"error": the ConfigError's
-    message}."""
+    "replaced_by_scale": presets.scale_replacements(...), "kept_settings": what the run
+    keeps from its first attempt if it resumes, as train() will ({key: [kept, resolved
+    now]}, {} for a fresh run)}, or {"error": the ConfigError's message}."""
     from amago2 import presets
     from amago2.config import resolve_config
     from amago2.errors import ConfigError
@@ -272,9 +284,11 @@ def resolve_run(request_json: str) -> str:
         cfg = resolve_config(request)
     except ConfigError as e:
         return json.dumps({"error": str(e)})
+    _, kept = _settings_to_resume(cfg, Path(request["run_dir"]))
     return json.dumps({"config": cfg.to_json(),
                        "preset_keys": list(presets.preset_for(cfg.benchmark, cfg.scale, cfg.benchmark_def)),
-                       "replaced_by_scale": presets.scale_replacements(cfg.benchmark_def, cfg.scale)})
+                       "replaced_by_scale": presets.scale_replacements(cfg.benchmark_def, cfg.scale),
+                       "kept_settings": kept})
 
 
 def resolve_runs(requests_json: str) -> str:

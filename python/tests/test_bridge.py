@@ -204,6 +204,10 @@ def test_a_resumed_run_keeps_the_settings_it_started_with(tmp_path):
     assert recorded["train"]["eval_trials_per_task"] == 2
     recorded["train"]["eval_trials_per_task"] = 3  # as if the first attempt's amago2 had resolved 3
     (tmp_path / "config.json").write_text(json.dumps(recorded))
+    # What `sweep --dry-run` is told before the resume: the fresh resolution, and what the run keeps.
+    before = json.loads(bridge.resolve_run(json.dumps(request)))
+    assert before["kept_settings"] == {"eval_trials_per_task": [3, 2]}
+    assert before["config"]["train"]["eval_trials_per_task"] == 2
     assert train(request)["status"] == "succeeded"
     events = read_events(tmp_path)
     started = [e for e in events if e["type"] == "started"]
@@ -220,6 +224,7 @@ def test_resolve_run_gives_what_the_run_will_record_and_what_the_scale_replaced(
     assert paper["train"]["total_steps"] == 100_000_000 and paper["agent"]["d_model"] == 320
     tiny = json.loads(bridge.resolve_run(json.dumps({**base, "scale": "tiny", "steps": 77})))
     assert tiny["config"]["train"]["total_steps"] == 77 and tiny["config"]["agent"]["d_model"] == 64
+    assert tiny["kept_settings"] == {}  # nothing in its directory: a fresh run
     assert tiny["replaced_by_scale"] == {}  # built-in presets are the scale's to size
     paper_keys = json.loads(bridge.resolve_run(json.dumps(base)))["preset_keys"]
     assert paper_keys[:3] == ["lr", "batch_size", "replay_max_steps"] and "replay_chunk_steps" in paper_keys

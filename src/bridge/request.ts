@@ -21,4 +21,6 @@ export interface ResolvedRun {
   /** The keys the benchmark's preset at the run's scale sets, in the preset's order. */
   preset_keys: string[];
   replaced_by_scale: Record<string, { preset: unknown; scale: unknown }>;
+  /** What the run keeps from its first attempt if it resumes: {key: [kept, resolved now]}; {} for a fresh run. */
+  kept_settings: Record<string, [unknown, unknown]>;
 }

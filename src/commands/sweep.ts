@@ -1,6 +1,7 @@
 // `amago2 sweep <benchmark | path/to/sweep.yaml>`: the actor x critic x seed grid; and
 // what `sweep` and `ablate` share once the plan is known: validate it against Python,
 // print it (--dry-run) or record and run it, then print the result summary.
+import { existsSync } from "node:fs";
 import type { ResolvedRun } from "../bridge/request.js";
 import { detectGpus } from "../exec/gpus.js";
 import { describeCombo } from "../plan/axes.js";
@@ -89,7 +90,12 @@ export async function executePlan(plan: SweepPlan, opts: RunOptions, log: Logger
   const resolved = answers[0] as ResolvedRun;
 
   if (opts.dryRun) {
-    const report = collectDryRun(plan, runs, desc, answers as ResolvedRun[], notInstalled, readHistory(home, plan, runs));
+    // A run that has started before may resume with the settings it started with: Python
+    // reads each one's directory, as its resume will.
+    const begun = runs.filter((r) => existsSync(r.runDir));
+    const begunAnswers = begun.length ? (await callPythonJson(python, "resolve_runs", begun.map((r) => r.request))) as ResolvedRun[] : [];
+    const kept = new Map(begun.map((r, i) => [r.key, begunAnswers[i].kept_settings]));
+    const report = collectDryRun(plan, runs, desc, answers as ResolvedRun[], notInstalled, readHistory(home, plan, runs), kept);
     log.out(opts.json ? JSON.stringify(report, null, 2) : renderDryRun(report, home));
     return 0;
   }

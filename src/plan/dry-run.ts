@@ -4,6 +4,7 @@
 import type { ResolvedRun } from "../bridge/request.js";
 import { measuredCellCosts, type CellCost } from "../store/costs.js";
 import { openStoreReadOnly } from "../store/db.js";
+import { describeKeptSettings } from "../store/events.js";
 import { getRun, type PlannedRun } from "../store/runs.js";
 import { renderColumns } from "../ui/columns.js";
 import { formatDuration } from "../ui/progress.js";
@@ -28,6 +29,9 @@ export interface DryRunReport {
     stepsToDo: number;
     /** stepsToDo x its cell's measured seconds per env step; null without a measurement. */
     estimatedSeconds: number | null;
+    /** Settings the run keeps from its first attempt when it resumes, where they differ
+     * from today's resolution: {key: [kept, resolved now]}. */
+    keptSettings: Record<string, [unknown, unknown]>;
   }[];
   /** Env steps of each run, as the first combination of the axes resolves it (total_steps may be swept). */
   stepsPerRun: number;
@@ -72,10 +76,12 @@ export function readHistory(home: string, plan: SweepPlan, runs: PlannedRun[]): 
 
 /**
  * `resolved` holds what Python resolves one run of each combination of the axes to, in
- * the grid's order (one entry when there are no axes).
+ * the grid's order (one entry when there are no axes); `kept`, per run that has started
+ * before, what it keeps when it resumes (ResolvedRun.kept_settings).
  */
 export function collectDryRun(plan: SweepPlan, runs: PlannedRun[], desc: Description, resolved: ResolvedRun[],
-  notInstalled: string | null = null, history: StoreHistory = { progress: new Map(), costModel: [] }): DryRunReport {
+  notInstalled: string | null = null, history: StoreHistory = { progress: new Map(), costModel: [] },
+  kept: ReadonlyMap<string, Record<string, [unknown, unknown]>> = new Map()): DryRunReport {
   const combos = runs.map((r) => canonicalJson(comboOf(plan, r)));
   const comboKeys = [...new Set(combos)]; // in the grid's order, as `resolved` holds them
   const stepsOf = (i: number) => Number(resolved[comboKeys.indexOf(combos[i])].config.train.total_steps);
@@ -86,7 +92,8 @@ export function collectDryRun(plan: SweepPlan, runs: PlannedRun[], desc: Descrip
     const cost = history.costModel.find((c) => c.actor === r.actor && c.critic === r.critic &&
       canonicalJson(c.settings) === combos[i]);
     return { key: r.key, actor: r.actor, critic: r.critic, seed: r.seed, settings, stepsToDo,
-      estimatedSeconds: cost ? stepsToDo * cost.secondsPerStep : stepsToDo === 0 ? 0 : null };
+      estimatedSeconds: cost ? stepsToDo * cost.secondsPerStep : stepsToDo === 0 ? 0 : null,
+      keptSettings: stepsToDo > 0 ? kept.get(r.key) ?? {} : {} };
   });
   const first = resolved[0];
   const perRun = Number(first.config.train.total_steps);
@@ -141,6 +148,17 @@ function estimateLines(report: DryRunReport, home: string): string[] {
   return lines;
 }
 
+/** One line per set of settings that runs resuming keep, naming the runs. */
+function keptLines(report: DryRunReport): string[] {
+  const byKept = new Map<string, string[]>();
+  for (const r of report.runs) {
+    const kept = describeKeptSettings(r.keptSettings);
+    if (kept) byKept.set(kept, [...(byKept.get(kept) ?? []), r.key]);
+  }
+  return [...byKept].map(([kept, keys]) => `${keys.length === 1 ? "1 run resumes" : `${keys.length} runs resume`} with the ` +
+    `settings ${keys.length === 1 ? "it" : "they"} started with, not the above: ${kept} (${keys.join(", ")})`);
+}
+
 export function renderDryRun(report: DryRunReport, home: string): string {
   const axisKeys = report.axes.flatMap((a) => a.keys);
   const shown = (v: unknown) => (Array.isArray(v) ? `[${v.join(",")}]` : String(v));
@@ -163,6 +181,7 @@ export function renderDryRun(report: DryRunReport, home: string): string {
     `preset: ${presetLine}`,
     `other settings: ${restLine}`,
     table,
+    ...keptLines(report),
     ...[replacedByScaleLine(report.scale, report.replacedByScale)].filter((l): l is string => l !== null),
     `grid: ${report.grid.map(([n, k]) => `${n} ${k}`).join(" x ")} = ${report.runs.length} runs`,
     axisKeys.includes("total_steps")

@@ -75,6 +75,11 @@ export function parseJsonLine(line: string): unknown {
   }
 }
 
+/** "eval_trials_per_task=3 (now 10), lr=0.001 (now 0.0005)": the settings a resumed run keeps. */
+export function describeKeptSettings(kept: Record<string, [unknown, unknown]>): string {
+  return Object.entries(kept).map(([k, [was, now]]) => `${k}=${JSON.stringify(was)} (now ${JSON.stringify(now)})`).join(", ");
+}
+
 function keptSettings(raw: unknown): Record<string, [unknown, unknown]> {
   if (!isObject(raw)) fail("'kept_settings' must be an object");
   for (const [key, pair] of Object.entries(raw)) {
