@@ -77,6 +77,7 @@ def _hold_run_dir(run_dir: Path) -> Any:
             clock.sleep(WRITER_POLL_S)
         except OSError as e:
             if e.errno not in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+                lock.close()
                 raise
             # A filesystem without locks (Lustre mounted without `flock`, some NFS setups):
             # the store's claims are then the only guard, as they were before this lock.
@@ -218,7 +219,7 @@ def _report_error(journal: RunJournal, trainer, error: dict[str, str]) -> None:
         pass
 
 
-def _settings_to_resume(cfg, run_dir: Path):
+def _settings_to_resume(cfg: Any, run_dir: Path) -> tuple[Any, dict[str, list[Any]]]:
     """(cfg, kept): for a run that will resume (a checkpoint and a recorded config in its
     directory), cfg with the settings its first attempt recorded, and those that differ
     from today's resolution {key: [kept, resolved now]} (config.keep_recorded_settings);
