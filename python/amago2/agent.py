@@ -24,7 +24,7 @@ from amago2.config import AgentConfig
 from amago2.losses import (ACTOR_LOSSES, CRITIC_LOSSES, PopArt, masked_mean, popart_step_size,
                            popart_update, redq_reduce, symlog, symlog_bins, td_target)
 from amago2.nets.heads import (ActorHead, CriticEnsemble, CriticParams, categorical_probs, categorical_sample,
-                               critic_forward, gumbel_noise, project_state, straight_through_sample,
+                               critic_forward, gumbel_noise, one_hot, project_state, straight_through_sample,
                                tanh_gaussian_log_prob, tanh_gaussian_params, tanh_gaussian_sample)
 from amago2.nets.timestep import TimestepEncoder
 from amago2.nets.feedforward import FeedForwardEncoder
@@ -290,7 +290,7 @@ class Agent(nn.Module):
         if self.discrete:
             (probs,) = policy
             choice = torch.multinomial(probs, 1)[:, 0] if sample else probs.argmax(-1)
-            actions = torch.nn.functional.one_hot(choice, self.action_dim).to(torch.float32)
+            actions = one_hot(choice, self.action_dim, torch.float32)
         else:
             mean, log_std = policy
             eps = torch.randn_like(mean) if sample else torch.zeros_like(mean)

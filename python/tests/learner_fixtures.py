@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from amago2.agent import Agent
 from amago2.config import AgentConfig
@@ -45,3 +46,32 @@ def random_batch(agent: Agent, batch_size: int = 4, seed: int = 1, reward_scale:
             "prev_reward": torch.cat((zero, reward), 1),
             "time": torch.arange(l + 1).repeat(b, 1) + torch.randint(0, 50, (b, 1), generator=g),
             "action": action, "reward": reward, "done": done, "mask": mask}
+
+
+class HostSyncAudit(TorchDispatchMode):
+    """Records every op run inside it that makes the host wait for a CUDA device: a value
+    read back (.item(), float(t), `if t:`), an output whose size depends on the data
+    (nonzero, boolean indexing, unique, bincount), or a blocking copy between devices.
+    It sees the ops on any device, so a CPU test can say that an update, run on CUDA,
+    would queue its work without waiting (the CUDA tests check the same with the driver's
+    own sync debug mode, where a GPU is lent)."""
+
+    READS_BACK = {"_local_scalar_dense", "is_nonzero", "equal", "allclose", "nonzero", "masked_select",
+                  "_unique2", "unique_dim", "unique_consecutive", "bincount", "repeat_interleave.Tensor"}
+
+    def __init__(self):
+        super().__init__()
+        self.syncing: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = func._schema.name.split("::")[-1]
+        overload = f"{name}.{func._overloadname}"
+        if name in self.READS_BACK or overload in self.READS_BACK:
+            self.syncing.append(overload)
+        elif name in ("index", "index_put", "index_put_") and any(
+                isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in args[1]):
+            self.syncing.append(f"{overload} with a boolean index")
+        elif name == "_to_copy" and "device" in kwargs and not kwargs.get("non_blocking", False):
+            self.syncing.append(f"{overload} to {kwargs['device']} (blocking)")
+        return func(*args, **kwargs)

@@ -12,7 +12,7 @@ from amago2.agent import Agent
 from amago2.learner import Learner
 from amago2.config import AgentConfig, TrainConfig
 from amago2.nets.linear import Linear
-from learner_fixtures import OBS_DIM, PAIRS, TINY, make_agent, random_batch
+from learner_fixtures import ENCODER_OVERRIDES, OBS_DIM, PAIRS, TINY, HostSyncAudit, make_agent, random_batch
 
 BOTH = pytest.mark.parametrize("discrete", [False, True], ids=["continuous", "discrete"])
 
@@ -155,6 +155,45 @@ def test_learner_update_steps_weights_targets_and_popart(discrete):
     torch.manual_seed(0)
     m2 = clone.update(batch)
     assert torch.equal(m1["losses/critic"], m2["losses/critic"])
+
+
+def _syncing_ops_in_an_update(agent) -> list[str]:
+    learner = Learner(agent, TrainConfig(batch_size=4, task_metrics_every_updates=1), num_tasks=2)
+    batch = random_batch(agent)
+    batch["task"] = torch.tensor([0, 1, 0, 1])
+    learner.update(batch)                                            # the first update's lazy setup
+    with HostSyncAudit() as audit:
+        metrics = learner.update(batch)
+    assert "task/step_share" in metrics and "popart/mu_last" in metrics  # the whole update ran
+    return audit.syncing
+
+
+@BOTH
+@pytest.mark.parametrize("actor,critic", PAIRS)
+def test_an_update_queues_no_op_that_waits_for_the_device(actor, critic, discrete):
+    """Loss, backward, clipping, the fused AdamW step, PopArt, input norm, Polyak and the
+    task metrics, with the replay batch's move to the device: no op that would make the
+    host wait for a GPU (the CUDA tests check the same on a GPU with sync debug mode)."""
+    assert _syncing_ops_in_an_update(make_agent(actor, critic, discrete)) == []
+
+
+@pytest.mark.parametrize("encoder", [e for e in ENCODER_OVERRIDES.values() if e], ids=[n for n, e in ENCODER_OVERRIDES.items() if e])
+def test_no_trajectory_encoder_adds_an_op_that_waits_for_the_device(encoder):
+    assert _syncing_ops_in_an_update(make_agent("ind", "ind", True, **encoder)) == []
+
+
+def test_the_host_sync_audit_sees_reads_back_and_data_sized_outputs():
+    x = torch.randn(6)
+    with HostSyncAudit() as audit:
+        float(x.sum())
+        x[x > 0]
+        torch.nonzero(x)
+        x.to("cpu", copy=True)
+        x.to("cpu", non_blocking=True, copy=True)
+        x.repeat_interleave(2)
+        torch.zeros(2, 6).scatter_(-1, torch.zeros(2, 1, dtype=torch.long), 1.0)
+    assert audit.syncing == ["_local_scalar_dense.default", "index.Tensor with a boolean index",
+                             "nonzero.default", "_to_copy.default to cpu (blocking)"]
 
 
 def test_image_and_token_observations_encode():

@@ -63,11 +63,19 @@ def gumbel_noise(shape, device, dtype) -> Tensor:
     return torch.rand(shape, device=device, dtype=dtype).log_().neg_().log_().neg_()
 
 
+def one_hot(index: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:
+    """index (...,) -> one-hot vectors (..., num_classes) of dtype. F.one_hot's values, but
+    F.one_hot reads its index's range back to the host (a sync) on every device but CUDA;
+    this scatter checks nothing, so the update queues no host-syncing op on any device
+    (python/tests/test_agent.py), and no int64 one-hot is made first."""
+    out = torch.zeros(*index.shape, num_classes, dtype=dtype, device=index.device)
+    return out.scatter_(-1, index.unsqueeze(-1), 1.0)
+
+
 def categorical_sample(probs: Tensor, gumbel: Tensor) -> Tensor:
     """A one-hot sample (..., nA) of the categorical probs (..., nA), by the Gumbel-max trick:
     argmax(log p + gumbel) is distributed as p. No gradient."""
-    index = (probs.log() + gumbel).argmax(-1)
-    return F.one_hot(index, probs.shape[-1]).to(probs.dtype)
+    return one_hot((probs.log() + gumbel).argmax(-1), probs.shape[-1], probs.dtype)
 
 
 def straight_through_sample(probs: Tensor, gumbel: Tensor) -> Tensor:
@@ -75,7 +83,7 @@ def straight_through_sample(probs: Tensor, gumbel: Tensor) -> Tensor:
     its value is categorical_sample(probs, gumbel), its gradient that of the relaxed
     softmax((log p + gumbel) / GUMBEL_SOFTMAX_TEMPERATURE)."""
     soft = torch.softmax((probs.log() + gumbel) / GUMBEL_SOFTMAX_TEMPERATURE, dim=-1)
-    hard = F.one_hot(soft.argmax(-1), probs.shape[-1]).to(soft.dtype)
+    hard = one_hot(soft.argmax(-1), probs.shape[-1], soft.dtype)
     return hard + (soft - soft.detach())
 
 
