@@ -18,7 +18,9 @@ otherwise. "ref-equiv % of peak" = 619 GFLOP (one reference ML45 update) / (s pe
 On CUDA the bf16 matmul peak is measured too, the learner runs under bf16 autocast, peak
 memory is torch's allocated high-water mark, and "GPU idle in update" is the share of one
 profiled update (from its start on the host to its last kernel) in which the GPU runs
-nothing: launch and host overhead (the target at the ML45 size: under 10%).
+nothing: launch and host overhead (the target at the ML45 size: under 10%). The update
+runs as a CUDA graph there (TrainConfig.cuda_graph); "eager s/update (idle)" times the same
+update without it.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 from amago2.agent import Agent  # noqa: E402
 from amago2.learner import Learner  # noqa: E402
 from amago2.config import AgentConfig, TrainConfig  # noqa: E402
+from amago2.cuda_graph import WARMUP_CALLS  # noqa: E402
 from amago2.errors import ConfigError
 from amago2.presets import small_head_bins  # noqa: E402
 from tables import load_average, peak_rss_gib, print_table, reset_peak_rss  # noqa: E402  (bench/tables.py, next to this file)
@@ -129,6 +132,25 @@ def bench_learner(name: str, cell: str, encoder: str, device: torch.device, warm
     agent = Agent(cfg, *spaces(spec)).to(device)
     learner = Learner(agent, TrainConfig(batch_size=spec["batch"]))
     batch = agent.prepare_batch(make_batch(agent, spec["batch"], spec))
+    s, peak = time_updates(learner, batch, device, warmup, updates)
+    out = {"s_per_update": s, "updates_per_s": 1 / s, "gpu_idle": None, "eager_s_per_update": None,
+           "timesteps_per_s": spec["batch"] * agent.cfg.max_seq_len / s, "peak_gib": peak}
+    if device.type == "cuda":
+        out["gpu_idle"] = gpu_idle_fraction(learner, batch)
+        # The same update without its CUDA graph, from the same weights' successors: what
+        # the graph saves (launch and host overhead).
+        eager = Learner(agent, TrainConfig(batch_size=spec["batch"], cuda_graph=False))
+        out["eager_s_per_update"], _ = time_updates(eager, batch, device, warmup, updates)
+        out["eager_gpu_idle"] = gpu_idle_fraction(eager, batch)
+    out["acting"] = {n: bench_acting(agent, spec, n, device) for n in (1, 8)}
+    return out
+
+
+def time_updates(learner: Learner, batch: dict, device: torch.device, warmup: int, updates: int) -> tuple[float, float]:
+    """(median seconds per update, peak memory GiB) over `updates` timed updates after
+    `warmup` (on CUDA, warmup also covers the CUDA graph's eager calls and its recording)."""
+    if learner.cfg.cuda_graph and device.type == "cuda":
+        warmup = max(warmup, WARMUP_CALLS + 1)
     times, peaks = [], []
     for i in range(warmup + updates):
         if device.type == "cpu":
@@ -143,11 +165,7 @@ def bench_learner(name: str, cell: str, encoder: str, device: torch.device, warm
             times.append(time.perf_counter() - start)
             peaks.append(peak_rss_gib() if device.type == "cpu"
                          else torch.cuda.max_memory_allocated(device) / 2 ** 30)
-    s = statistics.median(times)
-    idle = gpu_idle_fraction(learner, batch) if device.type == "cuda" else None
-    return {"s_per_update": s, "updates_per_s": 1 / s, "gpu_idle": idle,
-            "timesteps_per_s": spec["batch"] * agent.cfg.max_seq_len / s, "peak_gib": max(peaks),
-            "acting": {n: bench_acting(agent, spec, n, device) for n in (1, 8)}}
+    return statistics.median(times), max(peaks)
 
 
 def busy_union(intervals: list[tuple[float, float]]) -> float:
@@ -248,7 +266,7 @@ def main() -> None:
           + load_average())
     peak = peak16 or peak32
     header = ("config", "cell", "encoder", "s/update", "updates/s", "timesteps/s", "ref-equiv % of peak", "vs ref 9.9 s",
-              "peak mem GiB", "act 1 (steps/s)", "act 8 (steps/s)", "GPU idle in update")
+              "peak mem GiB", "act 1 (steps/s)", "act 8 (steps/s)", "GPU idle in update", "eager s/update (idle)")
     rows, seconds, acting = [], {}, {}
     for name in configs:
         for cell in cells:
@@ -265,7 +283,9 @@ def main() -> None:
                 rows.append((name, cell, encoder, f"{r['s_per_update']:.3f}", f"{r['updates_per_s']:.2f}",
                              f"{r['timesteps_per_s']:.0f}", ref_frac, speedup, f"{r['peak_gib']:.2f}",
                              f"{r['acting'][1]:.0f}", f"{r['acting'][8]:.0f}",
-                             "-" if r["gpu_idle"] is None else f"{100 * r['gpu_idle']:.1f}%"))
+                             "-" if r["gpu_idle"] is None else f"{100 * r['gpu_idle']:.1f}%",
+                             "-" if r["eager_s_per_update"] is None
+                             else f"{r['eager_s_per_update']:.3f} ({100 * r['eager_gpu_idle']:.1f}%)"))
                 print(f"  measured {name} {cell} {encoder}: {r['s_per_update']:.3f} s/update", file=sys.stderr, flush=True)
     print_table(header, rows)
     ratios = []

@@ -132,6 +132,9 @@ class TrainConfig:
     """Every this many updates, the update also measures per task of its batch the losses,
     each task's share of their gradient, the value scale and the filter's pass rate
     (amago2.task_metrics: two backward passes through the heads); 0 = never."""
+    cuda_graph: bool = True
+    """On CUDA, replay the update as a CUDA graph (amago2.cuda_graph: the same kernels, one
+    launch); false runs it eagerly. No effect on the CPU."""
 
 
 @dataclass(frozen=True)

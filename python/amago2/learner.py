@@ -3,11 +3,14 @@ agent's weights or statistics (PopArt, the input norm, the Polyak targets)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import Tensor, nn
 
 from amago2.agent import Agent
 from amago2.config import TrainConfig
+from amago2.cuda_graph import GraphedStep
 from amago2.losses import PopArt
 from amago2.nets.linear import forget_frozen_weights
 from amago2.task_metrics import task_metrics
@@ -21,41 +24,59 @@ class Learner:
         """num_tasks: the benchmark's training tasks, which batches' `task` entries index."""
         self.agent, self.cfg, self.num_tasks = agent, cfg, num_tasks
         self.params = [p for name, p in agent.named_parameters() if not name.startswith("target_")]
-        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                           fused=True)  # one kernel per step on CPU and CUDA
-        warmup = max(1, cfg.warmup_updates)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        # The learning rate is a tensor on the device, set in place before each step, so that
+        # a CUDA graph of the update reads the current one (a float would be recorded).
+        self.lr = torch.zeros((), device=agent.device)
+        self.optimizer = torch.optim.AdamW(self.params, lr=self.lr, weight_decay=cfg.weight_decay,
+                                           fused=True, capturable=True)  # one kernel per step; steps on the device
         self.updates = 0
+        # One graph for the updates that measure the task metrics, one for the others.
+        graphed = cfg.cuda_graph and agent.device.type == "cuda"
+        steps = {with_tasks: partial(self._step, with_tasks=with_tasks) for with_tasks in (False, True)}
+        self.steps = {k: GraphedStep(step) for k, step in steps.items()} if graphed else steps
+
+    def learning_rate(self, update: int) -> float:
+        """cfg.lr after a linear warmup over cfg.warmup_updates: update u (from 0) steps with
+        lr * min(1, (u + 1) / warmup)."""
+        return self.cfg.lr * min(1.0, (update + 1) / max(1, self.cfg.warmup_updates))
 
     def update(self, batch: dict) -> dict[str, Tensor]:
         """One gradient step on a replay batch (docs/INTERFACES.md section 4). The agent is in
         training mode (dropout, power iteration) only inside the step, and left in evaluation
         mode for the acting that comes between steps. Every task_metrics_every_updates-th
-        update also returns "task/<quantity>" tensors (T,) (amago2.task_metrics)."""
+        update also returns "task/<quantity>" tensors (T,) (amago2.task_metrics). On CUDA
+        (cuda_graph) the step is replayed as a CUDA graph (amago2.cuda_graph)."""
+        batch = self.agent.prepare_batch(batch)
+        every = self.cfg.task_metrics_every_updates
+        with_tasks = every > 0 and self.updates % every == 0 and "task" in batch
+        lr = self.learning_rate(self.updates)
+        self.lr.fill_(lr)
+        metrics = self.steps[with_tasks](batch)
+        # The fused step bumps no version counter, so acting's cached weights cannot see it.
+        forget_frozen_weights(self.agent)
+        self.agent.train(False)
+        self.updates += 1
+        metrics["lr"] = torch.tensor(lr)
+        return metrics
+
+    def _step(self, batch: dict, with_tasks: bool) -> dict[str, Tensor]:
+        """The update on a batch on the device: the losses, AdamW, then PopArt, the input norm
+        and Polyak; its metrics (and with_tasks, the "task/<quantity>" ones). Everything it
+        changes, it changes in place, as a CUDA graph needs."""
         agent = self.agent
         agent.train()
-        batch = agent.prepare_batch(batch)
         total, aux = agent.loss(batch, agent.sample_noise(batch))
-        every = self.cfg.task_metrics_every_updates
-        by_task = (task_metrics(aux, batch["task"], self.num_tasks)
-                   if every > 0 and self.updates % every == 0 and "task" in batch else {})
+        by_task = task_metrics(aux, batch["task"], self.num_tasks) if with_tasks else {}
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         grad_norm = nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
         self.optimizer.step()
-        # The fused step bumps no version counter, so acting's cached weights cannot see it.
-        forget_frozen_weights(agent)
-        self.scheduler.step()
         with torch.no_grad():
             self._keep_popart(aux["popart"])
             self._update_input_norm(batch)
             self._polyak()
-        agent.train(False)
-        self.updates += 1
         metrics = aux["metrics"]
         metrics["grad/norm"] = grad_norm.detach()
-        metrics["lr"] = torch.tensor(self.scheduler.get_last_lr()[0])
         metrics.update({f"task/{name}": value for name, value in by_task.items()})
         return metrics
 
@@ -84,10 +105,13 @@ class Learner:
 
     def state_dict(self) -> dict:
         return {"agent": self.agent.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "updates": self.updates}
+                "updates": self.updates}
 
     def load_state_dict(self, state: dict) -> None:
+        """A checkpoint of this learner, or of an earlier one (which also saved a LambdaLR
+        "scheduler": the warmup is now learning_rate(updates), the same rates)."""
         self.agent.load_state_dict(state["agent"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        for group in self.optimizer.param_groups:  # a loaded group brings its saved lr and flags
+            group.update(lr=self.lr, capturable=True, fused=True)
         self.updates = state["updates"]

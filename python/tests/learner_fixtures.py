@@ -75,3 +75,30 @@ class HostSyncAudit(TorchDispatchMode):
         elif name == "_to_copy" and "device" in kwargs and not kwargs.get("non_blocking", False):
             self.syncing.append(f"{overload} to {kwargs['device']} (blocking)")
         return func(*args, **kwargs)
+
+
+class OpTrace(TorchDispatchMode):
+    """The ops run inside it, each with its arguments as a CUDA graph records them: a
+    tensor by its shape and dtype (its memory is recorded, its values are read at replay),
+    anything else (a Python number, a size) by its value, which a replay cannot change."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops: list[tuple] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+
+        def recorded(x):
+            if isinstance(x, torch.Tensor):
+                return ("tensor", x.dtype, tuple(x.shape))
+            if isinstance(x, (list, tuple)):
+                return tuple(recorded(v) for v in x)
+            if isinstance(x, (bool, int, float, str, type(None), torch.dtype, torch.device, torch.layout,
+                              torch.memory_format)):
+                return x
+            return type(x).__name__  # a profiler range's handle
+
+        if func.namespace != "profiler":  # the optimiser's named range: no kernel
+            self.ops.append((str(func), recorded(args), tuple(sorted((k, recorded(v)) for k, v in kwargs.items()))))
+        return func(*args, **kwargs)

@@ -12,9 +12,12 @@ from amago2.agent import Agent
 from amago2.learner import Learner
 from amago2.config import AgentConfig, TrainConfig
 from amago2.nets.linear import Linear
-from learner_fixtures import ENCODER_OVERRIDES, OBS_DIM, PAIRS, TINY, HostSyncAudit, make_agent, random_batch
+from learner_fixtures import ENCODER_OVERRIDES, OBS_DIM, PAIRS, TINY, HostSyncAudit, OpTrace, make_agent, random_batch
 
 BOTH = pytest.mark.parametrize("discrete", [False, True], ids=["continuous", "discrete"])
+# The trajectory encoders other than the default Transformer.
+OTHER_ENCODERS = pytest.mark.parametrize("encoder", [e for e in ENCODER_OVERRIDES.values() if e],
+                                         ids=[n for n, e in ENCODER_OVERRIDES.items() if e])
 
 
 def _eval_loss(agent, batch, noise=None):
@@ -148,13 +151,24 @@ def test_learner_update_steps_weights_targets_and_popart(discrete):
 
     # state_dict round trip into a fresh learner reproduces the next update exactly.
     clone = Learner(make_agent("ind", "dep", discrete, seed=99), TrainConfig(lr=1e-3, warmup_updates=1))
-    clone.load_state_dict(learner.state_dict())
+    clone.load_state_dict(copy.deepcopy(learner.state_dict()))  # as from a file: AdamW would alias the moments
     assert clone.updates == 1
+    # So does a checkpoint of the earlier learner: a LambdaLR's state, the lr as a float.
+    earlier = copy.deepcopy(learner.state_dict())
+    earlier["scheduler"] = {"last_epoch": 1, "base_lrs": [1e-3], "_last_lr": [1e-3]}
+    earlier["optimizer"]["param_groups"][0].update(lr=1e-3, capturable=False)
+    from_earlier = Learner(make_agent("ind", "dep", discrete, seed=98), TrainConfig(lr=1e-3, warmup_updates=1))
+    from_earlier.load_state_dict(earlier)
+    assert from_earlier.optimizer.param_groups[0]["lr"] is from_earlier.lr
     torch.manual_seed(0)
     m1 = learner.update(batch)
     torch.manual_seed(0)
     m2 = clone.update(batch)
+    torch.manual_seed(0)
+    m3 = from_earlier.update(batch)
     assert torch.equal(m1["losses/critic"], m2["losses/critic"])
+    assert torch.equal(learner.agent.actor.net[0].weight, clone.agent.actor.net[0].weight)
+    assert torch.equal(learner.agent.actor.net[0].weight, from_earlier.agent.actor.net[0].weight)
 
 
 def _syncing_ops_in_an_update(agent) -> list[str]:
@@ -177,7 +191,7 @@ def test_an_update_queues_no_op_that_waits_for_the_device(actor, critic, discret
     assert _syncing_ops_in_an_update(make_agent(actor, critic, discrete)) == []
 
 
-@pytest.mark.parametrize("encoder", [e for e in ENCODER_OVERRIDES.values() if e], ids=[n for n, e in ENCODER_OVERRIDES.items() if e])
+@OTHER_ENCODERS
 def test_no_trajectory_encoder_adds_an_op_that_waits_for_the_device(encoder):
     assert _syncing_ops_in_an_update(make_agent("ind", "ind", True, **encoder)) == []
 
@@ -194,6 +208,63 @@ def test_the_host_sync_audit_sees_reads_back_and_data_sized_outputs():
         torch.zeros(2, 6).scatter_(-1, torch.zeros(2, 1, dtype=torch.long), 1.0)
     assert audit.syncing == ["_local_scalar_dense.default", "index.Tensor with a boolean index",
                              "nonzero.default", "_to_copy.default to cpu (blocking)"]
+
+
+def _learner_state(learner) -> dict[str, torch.Tensor]:
+    state = {f"agent.{k}": v for k, v in learner.agent.state_dict(keep_vars=True).items()}
+    for i, p in enumerate(learner.params):
+        state.update({f"adamw.{i}.{k}": v for k, v in learner.optimizer.state[p].items()})
+    return {**state, "lr": learner.lr}
+
+
+def _replay_check(agent) -> list[str]:
+    """Two updates of each kind (with and without the task metrics; during the warmup, where
+    the learning rate changes) after one of each: assert each pair ran the same ops with the
+    same non-tensor arguments and that all state stayed in its memory; returns the names of
+    the state tensors that changed."""
+    learner = Learner(agent, TrainConfig(batch_size=4, warmup_updates=10, task_metrics_every_updates=2), num_tasks=2)
+    batch = random_batch(agent)
+    batch["task"] = torch.tensor([0, 1, 0, 1])
+    learner.update(batch)
+    learner.update(batch)                                            # both kinds have run once
+    before = {k: (v.data_ptr(), v.detach().clone()) for k, v in _learner_state(learner).items()}
+    traces = []
+
+    def traced(step):  # what a GraphedStep would record: the step, not the update around it
+        def run(batch):
+            with OpTrace() as trace:
+                out = step(batch)
+            traces.append(trace.ops)
+            return out
+        return run
+    learner.steps = {with_tasks: traced(step) for with_tasks, step in learner.steps.items()}
+    for _ in range(4):                                               # with tasks, without, with, without
+        learner.update(batch)
+    assert traces[0] == traces[2] and traces[1] == traces[3]
+    assert traces[0] != traces[1]                                    # the task metrics' ops
+    after = _learner_state(learner)
+    assert after.keys() == before.keys()
+    assert [k for k, v in after.items() if v.data_ptr() != before[k][0]] == []
+    return [k for k, v in after.items() if not torch.equal(v.detach(), before[k][1])]
+
+
+@BOTH
+@pytest.mark.parametrize("actor,critic", PAIRS)
+def test_an_update_replays_as_recorded_with_state_changed_in_place(actor, critic, discrete):
+    """What a CUDA graph of the update needs (amago2.cuda_graph), checked on the CPU: a replay
+    of one update computes the next (same ops, same non-tensor arguments), and every weight,
+    statistic, counter and optimiser moment stays in its memory, changed in place, so that
+    replays move the state the agent and its checkpoint hold."""
+    moved = _replay_check(make_agent(actor, critic, discrete))
+    for key in ("agent.traj.blocks.0.qkv.weight", "agent.traj.blocks.0.qkv.u", "agent.target_actor.net.0.weight",
+                "agent.popart_mu", "agent.popart_t", "agent.tstep.vec_norm.t", "adamw.0.step", "adamw.0.exp_avg", "lr"):
+        assert key in moved, key
+
+
+@OTHER_ENCODERS
+def test_every_trajectory_encoder_replays_as_recorded(encoder):
+    moved = _replay_check(make_agent("ind", "ind", True, **encoder))
+    assert {"adamw.0.step", "lr", "agent.popart_t"} <= set(moved)
 
 
 def test_image_and_token_observations_encode():

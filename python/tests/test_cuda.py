@@ -7,6 +7,7 @@ Skipped where torch sees no CUDA device; `bench/gpu-check` runs them on a GPU ma
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 import torch
 
 from amago2.config import TrainConfig
+from amago2.cuda_graph import WARMUP_CALLS
 from amago2.learner import Learner
 from learner_fixtures import ENCODER_OVERRIDES, OBS_DIM, PAIRS, make_agent, random_batch
 from loop_fixtures import bandit_request, read_events, train, worker_env
@@ -72,33 +74,72 @@ def test_bf16_acting_matches_the_training_forward(discrete, encoder):
     assert error < 2e-2, float(error)                                # bf16 operands: 1e-3 to 1e-2
 
 
+GRAPHED = pytest.mark.parametrize("graphed", [False, True], ids=["eager", "cuda-graph"])
+
+
+@GRAPHED
 @pytest.mark.parametrize("discrete", [False, True])
 @pytest.mark.parametrize("actor, critic", PAIRS)
-def test_an_update_makes_no_host_sync(actor, critic, discrete):
+def test_an_update_makes_no_host_sync(actor, critic, discrete, graphed):
     """The whole update (loss, backward, clipping, the fused AdamW step, PopArt, input norm,
-    Polyak, task metrics) queues GPU work without waiting for it: sync debug mode raises on
-    any call that would block the host."""
-    _update_without_sync(make_agent(actor, critic, discrete).to(CUDA))
+    Polyak, task metrics), eager or a CUDA graph's replay, queues GPU work without waiting
+    for it: sync debug mode raises on any call that would block the host."""
+    _update_without_sync(make_agent(actor, critic, discrete).to(CUDA), graphed)
 
 
 @ENCODERS
 def test_no_trajectory_encoder_adds_a_host_sync_to_the_update(encoder):
-    _update_without_sync(make_agent("ind", "ind", True, **encoder).to(CUDA))
+    _update_without_sync(make_agent("ind", "ind", True, **encoder).to(CUDA), graphed=True)
 
 
-def _update_without_sync(agent) -> None:
-    learner = Learner(agent, TrainConfig(batch_size=4, task_metrics_every_updates=1), num_tasks=2)
+def _update_without_sync(agent, graphed: bool) -> None:
+    learner = Learner(agent, TrainConfig(batch_size=4, task_metrics_every_updates=1, cuda_graph=graphed), num_tasks=2)
     batch = agent.prepare_batch(random_batch(agent))
     batch["task"] = torch.tensor([0, 1, 0, 1], device=CUDA)
-    learner.update(batch)                                            # the first update's lazy setup
+    for _ in range(WARMUP_CALLS + 1 if graphed else 1):              # the lazy setup; the capture
+        learner.update(batch)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
         metrics = learner.update(batch)
     finally:
         torch.cuda.set_sync_debug_mode("default")
+    assert (learner.steps[True].graph is not None) == graphed
     assert "task/step_share" in metrics
     assert torch.isfinite(metrics["losses/critic"]).item()
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+@pytest.mark.parametrize("actor, critic", PAIRS)
+def test_the_graphed_update_computes_the_eager_one(actor, critic, discrete):
+    """12 updates, graphed and eager, from one initialisation on the same batches (no dropout,
+    the same noise draws): each kind (with and without the task metrics) is warmed up 3
+    times, recorded at its 4th call and replayed from then on, and every update's losses
+    and the final state agree within the tolerance of atomics' summation order. A replay
+    that read a stale learning rate, statistic or spectral estimate would drift away."""
+    def learner(graphed: bool) -> Learner:
+        agent = make_agent(actor, critic, discrete, dropout=0.0).to(CUDA)
+        return Learner(agent, TrainConfig(batch_size=4, lr=1e-3, warmup_updates=6, task_metrics_every_updates=2,
+                                          cuda_graph=graphed), num_tasks=2)
+    eager, graphed = learner(False), learner(True)
+    batches = [eager.agent.prepare_batch(random_batch(eager.agent, seed=i)) for i in range(12)]
+    for b in batches:
+        b["task"] = torch.tensor([0, 1, 0, 1], device=CUDA)
+    noise = [eager.agent.sample_noise(b) for b in batches]
+    drawn = eager.agent.sample_noise(batches[0])                     # in one place, as a graph reads it
+    for lrn in (eager, graphed):
+        lrn.agent.sample_noise = lambda _: drawn                      # the same draws for both
+    for i, b in enumerate(batches):
+        for field in dataclasses.fields(drawn):
+            if getattr(drawn, field.name) is not None:
+                getattr(drawn, field.name).copy_(getattr(noise[i], field.name))
+        m_eager, m_graphed = eager.update(b), graphed.update(b)
+        for name in ("losses/critic", "losses/actor", "grad/norm"):
+            assert torch.allclose(m_graphed[name], m_eager[name], rtol=1e-3, atol=1e-5), (i, name)
+    assert all(step.graph is not None for step in graphed.steps.values())
+    for (name, g), (_, e) in zip(graphed.agent.state_dict().items(), eager.agent.state_dict().items()):
+        assert torch.allclose(g.double(), e.double(), rtol=1e-3, atol=1e-5), name
+    assert int(graphed.agent.popart_t) == 13                         # moved at every replay too
 
 
 def _on(device: str, request: dict) -> dict:

@@ -44,16 +44,19 @@ class SigmaReparamLinear(nn.Module):
         self.register_buffer("v", F.normalize(torch.randn(d_in), dim=0))
 
     def effective_weight(self) -> Tensor:
+        u, v = self.u, self.v
         if self.training:
             with torch.no_grad():
-                v = F.normalize(self.weight.T @ self.u, dim=0)
+                v = F.normalize(self.weight.T @ u, dim=0)
                 u = F.normalize(self.weight @ v, dim=0)
-            # Rebind instead of copying in place: the previous u, v may still be saved
-            # for the backward pass of an earlier forward.
-            self.u, self.v = u, v
+            # The buffers move in place (a CUDA graph of the update replays into them), and
+            # sigma reads the fresh u, v, which the backward pass keeps: a later forward
+            # moving the buffers again leaves this one's backward as it was.
+            self.u.copy_(u)
+            self.v.copy_(v)
         # The spectral estimate stays in full precision under bf16 autocast.
         with torch.autocast(device_type=self.weight.device.type, enabled=False):
-            sigma = self.u @ (self.weight @ self.v)
+            sigma = u @ (self.weight @ v)
         return self.weight * (self.gamma / sigma)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -62,9 +65,9 @@ class SigmaReparamLinear(nn.Module):
         return F.linear(x, self.effective_weight(), self.bias)
 
     def _frozen_weight(self) -> FrozenWeight:
-        """The rescaled weight, kept until it changes: a load bumps a version counter, a
-        training forward rebinds u and v (the cache holds u, so a new u cannot reuse its
-        id), and the learner forgets the caches after each optimiser step."""
+        """The rescaled weight, kept until it changes: a load or a training forward bumps a
+        version counter, a device move replaces u (the cache holds u, so a new u cannot
+        reuse its id), and the learner forgets the caches after each optimiser step."""
         versions = (self.weight._version, self.gamma._version, self.u._version, self.weight.dtype)
         cached = getattr(self, "_frozen", None)
         if cached is None or cached.key[0] is not self.u or cached.key[1] != versions:
