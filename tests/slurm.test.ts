@@ -173,9 +173,16 @@ describe("Slurm executor on a real cluster", { skip: cluster.skip ?? false }, ()
     const [crashed] = rows(env.AMAGO2_HOME);
     assert.equal(crashed.status, "crashed");
     assert.equal(crashed.error_type, "SlurmFAILED");
+    // As if the first attempt had started under another amago2, whose default differed:
+    // the resumed job keeps the recorded setting, and --follow says so.
+    const recorded = path.join(crashed.run_dir, "config.json");
+    const config = JSON.parse(readFileSync(recorded, "utf8"));
+    config.train.eval_trials_per_task = 3;
+    writeFileSync(recorded, JSON.stringify(config));
 
     const second = await runCli(["sweep", file, "--executor", "slurm", "--follow", "--retries", "1"], env);
     assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stderr, /resumed +\S.* with the settings it started with: eval_trials_per_task=3 \(now 1\)/);
     const [resumed] = rows(env.AMAGO2_HOME);
     assert.deepEqual([resumed.status, resumed.attempts], ["succeeded", 2]);
     assert.notEqual(resumed.slurm_job_id, crashed.slurm_job_id);

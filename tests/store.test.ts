@@ -156,12 +156,13 @@ test("ingest: IPC lines then the journal store every event exactly once, with de
     const { db, run } = seedRun(dir);
     const first = ingestLines(db, KEY, LINES.slice(0, 3));
     assert.deepEqual([first.inserted, first.duplicates, first.invalid.length], [3, 0, 0]);
+    assert.deepEqual(first.started.map((e) => [e.seq, e.pid]), [[0, 123]]); // newly recorded starts only
     mkdirSync(run.runDir, { recursive: true });
     // The journal has everything plus a torn last line (the writer was killed mid-write).
     writeFileSync(path.join(run.runDir, "events.jsonl"), LINES.join("\n") + "\n");
     appendFileSync(path.join(run.runDir, "events.jsonl"), '{"seq": 5, "t": 6.0, "ty');
     const replay = ingestJournal(db, KEY, run.runDir);
-    assert.deepEqual([replay.inserted, replay.duplicates, replay.invalid.length], [2, 3, 0]);
+    assert.deepEqual([replay.inserted, replay.duplicates, replay.invalid.length, replay.started.length], [2, 3, 0, 0]);
     const again = ingestJournal(db, KEY, run.runDir);
     assert.deepEqual([again.inserted, again.duplicates], [0, 5]);
     assert.deepEqual(counts(db), { events: 5, metrics: 3, evals: 4 });

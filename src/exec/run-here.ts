@@ -3,7 +3,7 @@
 // every report of the executor written to the store, crashes retried, hung workers killed
 // and `amago2 cancel` carried out. The orchestrator (orchestrator.ts) decides what is left.
 import type { Store } from "../store/db.js";
-import { describeKeptSettings, parseEvent, type RunEvent } from "../store/events.js";
+import { keptSettingsNote, parseEvent, type RunEvent } from "../store/events.js";
 import { ingestJournal, ingestLines, restoreJournal } from "../store/ingest.js";
 import {
   cancelRequested, claimRun, getRun, markEnded, markWorkerStarted, renewClaims,
@@ -250,8 +250,8 @@ class RunsHere {
     if (!l) return;
     l.row.step = ev.step;
     if (ev.type === "started") {
-      const kept = describeKeptSettings(ev.kept_settings);
-      if (kept) this.progress.note(`resumed  ${l.row.label} with the settings it started with: ${kept}`);
+      const kept = keptSettingsNote(l.row.label, ev.kept_settings);
+      if (kept) this.progress.note(kept);
       l.row.totalSteps = ev.total_steps ?? l.row.totalSteps;
       l.startStep = ev.step;
       l.startMs = Date.now();

@@ -9,7 +9,8 @@ import path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { PACKAGE_ROOT } from "../package.js";
 import { dbPath, openStore, openStoreReadOnly, type Store } from "../store/db.js";
-import { ingestJournal, ingestLines } from "../store/ingest.js";
+import { keptSettingsNote } from "../store/events.js";
+import { ingestJournal, ingestLines, type IngestResult } from "../store/ingest.js";
 import {
   claimForSlurm, getRun, getSweep, heldByAnother, listRuns, markEnded, markSlurmJobRunning, markSubmittedToSlurm, releaseSlurmClaims,
   requestCancel, runsOfSweep, type PlannedRun, type RunEnd, type RunRow,
@@ -104,31 +105,38 @@ export interface Transition {
   job: JobStatus;
 }
 
+/** What one refresh found: the runs whose status changed, and the attempts that started. */
+export interface Refresh {
+  transitions: Transition[];
+  started: { row: RunRow; event: IngestResult["started"][number] }[];
+}
+
 /**
  * Where each journal was read up to, so that following a sweep reads only what was
  * appended since the last poll (a key not in it is read from the start).
  */
 export type JournalOffsets = Map<string, number>;
 
-/** Ingests a run's journal: all of it, or with offsets only the complete lines appended since. */
-function ingestNewEvents(db: Store, row: RunRow, offsets: JournalOffsets | null): void {
-  if (offsets === null) {
-    ingestJournal(db, row.key, row.run_dir);
-    return;
-  }
+/**
+ * Ingests a run's journal: all of it, or with offsets only the complete lines appended
+ * since. Returns the "started" events it recorded.
+ */
+function ingestNewEvents(db: Store, row: RunRow, offsets: JournalOffsets | null): IngestResult["started"] {
+  if (offsets === null) return ingestJournal(db, row.key, row.run_dir).started;
   const file = path.join(row.run_dir, "events.jsonl");
-  if (!existsSync(file)) return;
+  if (!existsSync(file)) return [];
   const fd = openSync(file, "r");
   try {
     const start = offsets.get(row.key) ?? 0;
     const size = fstatSync(fd).size;
-    if (size <= start) return;
+    if (size <= start) return [];
     const chunk = Buffer.alloc(size - start);
     readSync(fd, chunk, 0, chunk.length, start);
     // A torn last line is left for the next poll, when its writer has finished it.
     const complete = chunk.lastIndexOf(0x0a) + 1;
-    ingestLines(db, row.key, chunk.subarray(0, complete).toString("utf8").split("\n"));
+    const { started } = ingestLines(db, row.key, chunk.subarray(0, complete).toString("utf8").split("\n"));
     offsets.set(row.key, start + complete);
+    return started;
   } finally {
     closeSync(fd);
   }
@@ -139,14 +147,17 @@ function ingestNewEvents(db: Store, row: RunRow, offsets: JournalOffsets | null)
  * The scheduler is asked before the journals are read, so a job seen ended has written
  * all it ever will.
  */
-export async function refreshSlurmRuns(db: Store, rows: readonly RunRow[], offsets: JournalOffsets | null = null): Promise<Transition[]> {
+export async function refreshSlurmRuns(db: Store, rows: readonly RunRow[], offsets: JournalOffsets | null = null): Promise<Refresh> {
   const active = rows.filter(isActive);
   const jobs = await pollJobs(active.map((r) => r.slurm_job_id!));
   const transitions: Transition[] = [];
+  const started: Refresh["started"] = [];
   // A one-shot refresh (status, sweep) also catches up runs that ended earlier, e.g. the
   // events a cancelled job wrote while it checkpointed.
   const unsettled = rows.filter((r) => r.executor === "slurm" && r.status !== "succeeded");
-  for (const row of offsets === null ? unsettled : active) ingestNewEvents(db, row, offsets);
+  for (const row of offsets === null ? unsettled : active) {
+    for (const event of ingestNewEvents(db, row, offsets)) started.push({ row, event });
+  }
   for (const before of active) {
     const job = jobs.get(before.slurm_job_id!)!;
     const row = getRun(db, before.key)!;
@@ -155,7 +166,7 @@ export async function refreshSlurmRuns(db: Store, rows: readonly RunRow[], offse
     const status = getRun(db, row.key)!.status;
     if (status !== before.status) transitions.push({ row, status, job });
   }
-  return transitions;
+  return { transitions, started };
 }
 
 /** Whether an ended run goes back to Slurm on this pass. */
@@ -264,7 +275,12 @@ export async function followSlurmRuns(
   process.on("SIGTERM", onSignal);
   try {
     for (;;) {
-      for (const t of await refreshSlurmRuns(db, keys.map((k) => getRun(db, k)!), offsets)) {
+      const { transitions, started } = await refreshSlurmRuns(db, keys.map((k) => getRun(db, k)!), offsets);
+      for (const { row, event } of started) {
+        const kept = keptSettingsNote(label(row), event.kept_settings);
+        if (kept) progress.note(kept);
+      }
+      for (const t of transitions) {
         const detail = t.job.phase === "ended" ? ` (Slurm ${t.job.state})` : "";
         progress.note(`${t.status.padEnd(9)} ${label(t.row)}${detail}`);
       }

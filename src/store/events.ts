@@ -75,6 +75,12 @@ export function parseJsonLine(line: string): unknown {
   }
 }
 
+/** The line a sweep prints when a run resumes with settings that differ from today's; null if none. */
+export function keptSettingsNote(label: string, kept: Record<string, [unknown, unknown]>): string | null {
+  const settings = describeKeptSettings(kept);
+  return settings ? `resumed  ${label} with the settings it started with: ${settings}` : null;
+}
+
 /** "eval_trials_per_task=3 (now 10), lr=0.001 (now 0.0005)": the settings a resumed run keeps. */
 export function describeKeptSettings(kept: Record<string, [unknown, unknown]>): string {
   return Object.entries(kept).map(([k, [was, now]]) => `${k}=${JSON.stringify(was)} (now ${JSON.stringify(now)})`).join(", ");

@@ -11,6 +11,8 @@ export interface IngestResult {
   duplicates: number;
   /** Lines that are not valid events, with the reason (never ingested). */
   invalid: { line: string; reason: string }[];
+  /** The "started" events recorded by this ingest (not those already there). */
+  started: Extract<RunEvent, { type: "started" }>[];
 }
 
 function split(value: Scalar): { value: number | null; nonfinite: string | null } {
@@ -74,7 +76,7 @@ function applyEvent(s: ReturnType<typeof statements>, key: string, ev: RunEvent,
 /** Ingest raw journal lines of one run in one synchronous transaction. */
 export function ingestLines(db: Store, key: string, lines: readonly string[]): IngestResult {
   const s = statements(db);
-  const result: IngestResult = { inserted: 0, duplicates: 0, invalid: [] };
+  const result: IngestResult = { inserted: 0, duplicates: 0, invalid: [], started: [] };
   db.transaction(() => {
     for (const line of lines) {
       if (line.trim() === "") continue;
@@ -86,8 +88,12 @@ export function ingestLines(db: Store, key: string, lines: readonly string[]): I
         result.invalid.push({ line, reason: err.message });
         continue;
       }
-      if (applyEvent(s, key, ev, line)) result.inserted++;
-      else result.duplicates++;
+      if (!applyEvent(s, key, ev, line)) {
+        result.duplicates++;
+        continue;
+      }
+      result.inserted++;
+      if (ev.type === "started") result.started.push(ev);
     }
   })();
   return result;
@@ -130,7 +136,7 @@ export function restoreJournal(db: Store, key: string, runDir: string): number {
  */
 export function ingestJournal(db: Store, key: string, runDir: string): IngestResult {
   const file = path.join(runDir, "events.jsonl");
-  if (!existsSync(file)) return { inserted: 0, duplicates: 0, invalid: [] };
+  if (!existsSync(file)) return { inserted: 0, duplicates: 0, invalid: [], started: [] };
   const text = readFileSync(file, "utf8");
   const lines = text.split("\n");
   if (!text.endsWith("\n")) lines.pop();
