@@ -1,0 +1,117 @@
+"""bench/gpu-check's last step: one short real training run per actor x critic cell and
+action kind, all eight at once, each through the worker's own entry point
+(`python -m amago2 train`), then a markdown table of how each went. Exit 0 only if every
+run succeeded on the device asked for and made updates.
+
+    python bench/gpu_check_runs.py DEVICE RUNS_DIR DEADLINE_S
+
+Runs still going DEADLINE_S seconds after the start are asked to stop (SIGTERM: a clean
+stop, checkpoint first) and reported as cut off, so that the table is written whatever
+happens; bench/gpu-check gives the step a little longer than that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# gym-mini is discrete; the continuous set is two classic-control tasks. Both need only
+# gymnasium, which bench/gpu-check brings as a wheel.
+CONTINUOUS = {"tasks": [{"env_id": "Pendulum-v1"},
+                        {"env_id": "MountainCarContinuous-v0", "reward_multiplier": 100}], "k": 1}
+# The tiny scale (4 actors, 100 steps each an epoch, then 20 updates), with fewer
+# evaluations to fit the check's minutes: the two at step 0 (random play, the untrained
+# agent) and the last. 2,400 env steps are 6 epochs; updates start once the replay holds a
+# whole trial, which for gym-mini (two episodes of up to 500 steps a trial) takes 2 to 4
+# epochs, so that each run makes some updates and one checkpoint (every 50) during training.
+OVERRIDES = {"total_steps": 2400, "eval_every_epochs": 0}
+CELLS = [(kind, actor, critic) for kind in ("discrete", "continuous")
+         for actor in ("dep", "ind") for critic in ("dep", "ind")]
+GRACE_S = 20  # for a run asked to stop: its checkpoint, then its last event
+
+
+def launch(device: str, runs: Path, kind: str, actor: str, critic: str, threads: int) -> subprocess.Popen:
+    run_dir = runs / f"{kind}-{actor}-{critic}"
+    run_dir.mkdir(parents=True)
+    request = {"run_dir": str(run_dir), "actor": actor, "critic": critic, "seed": 0, "scale": "tiny",
+               "device": device, "overrides": OVERRIDES}
+    request.update({"benchmark": "gym-mini"} if kind == "discrete"
+                   else {"benchmark": "continuous", "benchmark_def": CONTINUOUS})
+    (run_dir / "request.json").write_text(json.dumps(request))
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    return subprocess.Popen([sys.executable, "-m", "amago2", "train", str(run_dir / "request.json")],
+                            stdout=(run_dir / "stdout").open("w"), stderr=subprocess.STDOUT, env=env)
+
+
+def wait_all(procs: list[subprocess.Popen], deadline: float) -> set[int]:
+    """Wait for every process; past the deadline ask the rest to stop, and kill those that
+    do not within GRACE_S. Returns the indices of the runs cut off."""
+    cut = set()
+    for i, proc in enumerate(procs):
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            cut.add(i)
+    for i in cut:
+        procs[i].send_signal(signal.SIGTERM)
+    for i in cut:
+        try:
+            procs[i].wait(timeout=GRACE_S)
+        except subprocess.TimeoutExpired:
+            procs[i].kill()
+            procs[i].wait()
+    return cut
+
+
+def row(run_dir: Path, rc: int, device: str, cut: bool) -> tuple[str, bool]:
+    """The run's table row from its journal, and whether it succeeded on the device."""
+    journal = run_dir / "events.jsonl"
+    events = [json.loads(line) for line in journal.read_text().splitlines()] if journal.exists() else []
+    finished = events[-1].get("summary", {}) if events and events[-1]["type"] == "finished" else {}
+    started = next((e for e in events if e["type"] == "started"), {})
+    evals = [e for e in events if e["type"] == "eval" and e.get("policy") != "random"]
+    scores = {task: round(v["score"][-1], 3) if v.get("score") else round(v["return"][-1], 1)
+              for task, v in (evals[-1]["tasks"].items() if evals else [])}
+    status = "cut off at the deadline" if cut else finished.get("status")
+    error = (finished.get("error") or {}).get("message", "")
+    if not events:  # the worker died before its journal: the end of what it printed
+        error = "no journal; " + " / ".join((run_dir / "stdout").read_text().strip().splitlines()[-3:])
+    error = error[:300].replace("|", "/").replace("\n", " ")
+    wall = finished.get("wall_s") or (events[-1]["t"] - events[0]["t"] if events else 0.0)
+    steps = finished.get("steps", events[-1].get("step", 0) if events else 0)
+    # A run that made no update has not run the update (its CUDA graph) on the device.
+    ok = (not cut and rc == 0 and finished.get("status") == "succeeded" and finished.get("updates", 0) > 0
+          and started.get("device", "").startswith(device))
+    return (f"| {run_dir.name} | {rc} | {status} | {started.get('device')} | {steps} | "
+            f"{finished.get('updates', events[-1].get('update') if events else None)} | {wall:.0f} | "
+            f"{steps / max(wall, 1e-9):.0f} | {scores} | {error} |"), ok
+
+
+def main(device: str, runs: Path, deadline_s: float) -> int:
+    threads = max(1, (os.cpu_count() or 1) // len(CELLS))  # more threads than cores: spin-waits
+    start = time.monotonic()
+    procs = [launch(device, runs, *cell, threads) for cell in CELLS]
+    cut = wait_all(procs, start + deadline_s)
+    print(f"{len(CELLS)} runs at once, {threads} thread(s) each, tiny scale with {OVERRIDES}; "
+          f"{time.monotonic() - start:.0f} s in all")
+    print()
+    print("| run | exit | status | device | env steps | updates | wall s | env steps/s | last eval | error |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    oks = []
+    for i, cell in enumerate(CELLS):
+        line, ok = row(runs / "-".join(cell), procs[i].returncode, device, i in cut)
+        print(line)
+        oks.append(ok)
+    return 0 if all(oks) else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        print("usage: python bench/gpu_check_runs.py DEVICE RUNS_DIR DEADLINE_S", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(main(sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])))
