@@ -110,3 +110,23 @@ test("setup leaves a runtime that holds its lock untouched", async () => {
   assert.equal(again.code, 0, again.stderr);
   assert.equal(fingerprint(venv), before);
 });
+
+test("setup refuses a torch older than amago2's floor in one line and installs nothing", async () => {
+  // A venv whose only package reads as torch 2.3.1 (its metadata, which is all setup reads
+  // before it would install): 2.3 has no fused AdamW on the CPU.
+  const base = (await execa(PROJECT_PYTHON, ["-c", "import sys; print(sys._base_executable)"])).stdout.trim();
+  const venv = path.join(root.dir, "old-torch-venv");
+  await execa(base, ["-m", "venv", "--without-pip", venv]);
+  const lib = path.join(venv, "lib");
+  const dist = path.join(lib, readdirSync(lib)[0], "site-packages", "torch-2.3.1.dist-info");
+  mkdirSync(dist);
+  writeFileSync(path.join(dist, "METADATA"), "Metadata-Version: 2.1\nName: torch\nVersion: 2.3.1+cu121\n");
+  const oldPython = path.join(venv, "bin", "python");
+  const before = fingerprint(venv);
+
+  const setup = await runCli(["setup", "--python", oldPython], {});
+  assert.equal(setup.code, 2, setup.stderr);
+  assert.equal(setup.stderr, `amago2: ${oldPython}: torch 2.3.1+cu121 is older than 2.4, the oldest amago2 runs on; ` +
+    `upgrade it in that interpreter (your CUDA build: pip install "torch>=2.4" from its index) or choose another with --python\n`);
+  assert.equal(fingerprint(venv), before, "nothing installed");
+});

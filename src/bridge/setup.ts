@@ -21,7 +21,7 @@ import {
 } from "./python.js";
 import {
   MAIN_LOCK, PROCGEN_LOCK, benchmarkFix, checkBenchmarks, isComplete, lockConflicts, readLock, runtimeOf, runtimeState,
-  torchPin, withoutLocalLabel, type Lock, type RuntimeState,
+  torchPin, torchTooOld, withoutLocalLabel, type Lock, type RuntimeState,
 } from "./runtime.js";
 
 /** python/pyproject.toml: requires-python. */
@@ -63,6 +63,11 @@ export async function ensurePythonRuntime(opts: { python?: string; force?: boole
       : null,
     setupCommand: runtimeOf(python).setup,
   };
+  if (!isProjectVenv) {  // the user's own torch is kept: one too old is refused before anything changes
+    const { torch } = await runtimeState(python, spec.lock);
+    const tooOld = torch === null ? null : torchTooOld(torch);
+    if (tooOld !== null) throw new UserError(`${python}: ${tooOld}`);
+  }
   const spinner = ora({ stream: process.stderr, text: "checking the Python runtime" }).start();
   try {
     const state = await installRuntime(spec, Boolean(opts.force), spinner);

@@ -113,6 +113,7 @@ export async function collectChecks(opts: DoctorOptions): Promise<Check[]> {
     ? { name: "node", level: "ok", detail: process.version }
     : { name: "node", level: "fail", detail: `${process.version}: install Node 20 or newer` });
   const { callPythonJson, resolvePython } = await import("../bridge/python.js");
+  const { torchTooOld } = await import("../bridge/runtime.js");
   let python: string | null = null;
   try {
     python = await resolvePython({ python: opts.python });
@@ -123,7 +124,8 @@ export async function collectChecks(opts: DoctorOptions): Promise<Check[]> {
   if (python) {
     const report = (await callPythonJson(python, "environment_report")) as EnvironmentReport;
     checks.push({ name: "python", level: "ok", detail: `${report.python} at ${python}` });
-    checks.push({ name: "torch", level: "ok", detail: report.torch });
+    const tooOld = torchTooOld(report.torch);
+    checks.push(tooOld === null ? { name: "torch", level: "ok", detail: report.torch } : { name: "torch", level: "fail", detail: tooOld });
     checks.push(report.cuda.available
       ? { name: "cuda", level: "ok", detail: `CUDA ${report.cuda.version}: ${report.cuda.devices.map((d, i) => `${i}: ${d}`).join(", ")}` }
       : { name: "cuda", level: "warn", detail: "no CUDA device: runs use the CPU (install a CUDA build of torch on a GPU machine)" });
