@@ -75,8 +75,9 @@ export function withoutLocalLabel(version: string): string {
 /**
  * python/pyproject.toml's torch floor: the oldest torch the Python suite has run on.
  * The Python suite passes on 2.4.1 (CPU) but for one learning test's threshold at its one
- * seed (torch.multinomial draws otherwise before 2.11; other seeds pass); 2.3 has no fused
- * AdamW on the CPU. A user's own torch is kept as it is, so setup and doctor check it.
+ * seed (2.4's torch.multinomial draws other actions than 2.11's and 2.13's; other seeds
+ * pass); 2.3 has no fused AdamW on the CPU. A user's own torch is kept as it is, so setup
+ * and doctor check it.
  */
 export const MIN_TORCH: [number, number] = [2, 4];
 
