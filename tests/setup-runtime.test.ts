@@ -39,19 +39,25 @@ print(json.dumps(sorted(entries)))
 let root: { dir: string; cleanup: () => void };
 let python: string;
 
+/** A fresh venv `root/name` from the project venv's base Python: its interpreter and site-packages. */
+async function makeVenv(name: string, ...options: string[]): Promise<{ python: string; sitePackages: string }> {
+  const base = (await execa(PROJECT_PYTHON, ["-c", "import sys; print(sys._base_executable)"])).stdout.trim();
+  const venv = path.join(root.dir, name);
+  await execa(base, ["-m", "venv", ...options, venv]);
+  const lib = path.join(venv, "lib");
+  return { python: path.join(venv, "bin", "python"), sitePackages: path.join(lib, readdirSync(lib)[0], "site-packages") };
+}
+
 before(async () => {
   root = tempDir("amago2-setup-");
-  const base = (await execa(PROJECT_PYTHON, ["-c", "import sys; print(sys._base_executable)"])).stdout.trim();
-  await execa(base, ["-m", "venv", path.join(root.dir, "venv")]);
-  python = path.join(root.dir, "venv", "bin", "python");
+  const made = await makeVenv("venv");
+  python = made.python;
   const locked = readLock(MAIN_LOCK).packages.map((p) => p.name);
   const entries = JSON.parse((await execa(PROJECT_PYTHON, ["-c", TORCH_FILES, JSON.stringify(locked)])).stdout) as string[];
   const torchSite = path.join(root.dir, "torch-site");
   mkdirSync(torchSite);
   for (const entry of entries) symlinkSync(entry, path.join(torchSite, path.basename(entry)));
-  const lib = path.join(root.dir, "venv", "lib");
-  const sitePackages = path.join(lib, readdirSync(lib)[0], "site-packages");
-  writeFileSync(path.join(sitePackages, "project-torch.pth"), `${torchSite}\n`);
+  writeFileSync(path.join(made.sitePackages, "project-torch.pth"), `${torchSite}\n`);
 });
 
 after(() => root.cleanup());
@@ -114,14 +120,11 @@ test("setup leaves a runtime that holds its lock untouched", async () => {
 test("setup refuses a torch older than amago2's floor in one line and installs nothing", async () => {
   // A venv whose only package reads as torch 2.3.1 (its metadata, which is all setup reads
   // before it would install): 2.3 has no fused AdamW on the CPU.
-  const base = (await execa(PROJECT_PYTHON, ["-c", "import sys; print(sys._base_executable)"])).stdout.trim();
-  const venv = path.join(root.dir, "old-torch-venv");
-  await execa(base, ["-m", "venv", "--without-pip", venv]);
-  const lib = path.join(venv, "lib");
-  const dist = path.join(lib, readdirSync(lib)[0], "site-packages", "torch-2.3.1.dist-info");
+  const { python: oldPython, sitePackages } = await makeVenv("old-torch-venv", "--without-pip");
+  const dist = path.join(sitePackages, "torch-2.3.1.dist-info");
   mkdirSync(dist);
   writeFileSync(path.join(dist, "METADATA"), "Metadata-Version: 2.1\nName: torch\nVersion: 2.3.1+cu121\n");
-  const oldPython = path.join(venv, "bin", "python");
+  const venv = path.join(root.dir, "old-torch-venv");
   const before = fingerprint(venv);
 
   const setup = await runCli(["setup", "--python", oldPython], {});
