@@ -1,8 +1,8 @@
 // Sweep files, plans, grid expansion and run keys.
 import assert from "node:assert/strict";
-import { readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { test } from "node:test";
+import { after, test } from "node:test";
 import { checkOverrides, type Description } from "../src/plan/describe.js";
 import { builtinSweeps, loadSweepFile, resolveSweepArg } from "../src/plan/sweep-file.js";
 import { parseAxisFlag, parseSetFlags } from "../src/plan/axes.js";
@@ -10,8 +10,14 @@ import { canonicalJson, comboOf, expandGrid, gridFactors, makePlan, runKey, type
 import { UserError } from "../src/ui/errors.js";
 import { REPO_ROOT, runCli, tempDir } from "./helpers.js";
 
+const sweepFiles = tempDir();
+after(() => sweepFiles.cleanup());
+let sweepFilesWritten = 0;
+
+/** A sweep file holding text, named s.yaml (as the expected messages say), each in its own folder. */
 function sweepFile(text: string): string {
-  const { dir } = tempDir();
+  const dir = path.join(sweepFiles.dir, String(sweepFilesWritten++));
+  mkdirSync(dir);
   const file = path.join(dir, "s.yaml");
   writeFileSync(file, text);
   return file;
