@@ -16,7 +16,9 @@ CPU runs use 2 threads (the reference measurement's setting) unless --threads sa
 otherwise. "ref-equiv % of peak" = 619 GFLOP (one reference ML45 update) / (s per update)
 / the fp32 matmul peak measured in this same run: it exceeds 100% when work is removed.
 On CUDA the bf16 matmul peak is measured too, the learner runs under bf16 autocast, peak
-memory is torch's allocated high-water mark, and "GPU idle in update" is the share of one
+memory is torch's allocated high-water mark in an eager update (a graph's replay allocates
+nothing: its memory is the graph's own pool, so a replay's mark would leave the
+activations out), and "GPU idle in update" is the share of one
 profiled update (from its start on the host to its last kernel) in which the GPU runs
 nothing: launch and host overhead (the target at the ML45 size: under 10%). The update
 runs as a CUDA graph there (TrainConfig.cuda_graph); "eager s/update (idle)" times the same
@@ -138,9 +140,9 @@ def bench_learner(name: str, cell: str, encoder: str, device: torch.device, warm
     if device.type == "cuda":
         out["gpu_idle"] = gpu_idle_fraction(learner, batch)
         # The same update without its CUDA graph, from the same weights' successors: what
-        # the graph saves (launch and host overhead).
+        # the graph saves (launch and host overhead), and the update's memory (the docstring).
         eager = Learner(agent, TrainConfig(batch_size=spec["batch"], cuda_graph=False))
-        out["eager_s_per_update"], _ = time_updates(eager, batch, device, warmup, updates)
+        out["eager_s_per_update"], out["peak_gib"] = time_updates(eager, batch, device, warmup, updates)
         out["eager_gpu_idle"] = gpu_idle_fraction(eager, batch)
     out["acting"] = {n: bench_acting(agent, spec, n, device) for n in (1, 8)}
     return out
@@ -181,7 +183,10 @@ def busy_union(intervals: list[tuple[float, float]]) -> float:
 def gpu_idle_fraction(learner: Learner, batch: dict) -> float | None:
     """The share of one update's time in which the GPU runs nothing: from the update's
     start on the host to its last kernel's end, the time not covered by any kernel, copy
-    or fill (torch.profiler's device events). None if the profiler saw no device events."""
+    or fill (torch.profiler's device events, less the ranges that named regions such as
+    this one and the optimiser's step project onto the GPU's timeline: they span the gaps
+    between kernels; a torch that does not mark them, as 2.4 does not, reads too low).
+    None if the profiler saw no device events."""
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile, record_function
 
@@ -192,7 +197,8 @@ def gpu_idle_fraction(learner: Learner, batch: dict) -> float | None:
         torch.cuda.synchronize()
     events = prof.events()
     window = next(e.time_range for e in events if e.name == "amago2.update")
-    device = [(e.time_range.start, e.time_range.end) for e in events if e.device_type == DeviceType.CUDA]
+    device = [(e.time_range.start, e.time_range.end) for e in events
+              if e.device_type == DeviceType.CUDA and not getattr(e, "is_user_annotation", False)]
     if not device:
         return None
     start, end = window.start, max(window.end, max(stop for _, stop in device))
@@ -257,6 +263,11 @@ def main() -> None:
         parser.error(f"--encoders takes encoders among {', '.join(ENCODERS)}, not '{args.encoders}'")
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if device.type == "cuda":
+        # The profiler (CUPTI) sees the kernels of a graph's replay only if it was set up
+        # before the graph was recorded: once, before any learner records one.
+        from torch.profiler._utils import _init_for_cuda_graphs
+        _init_for_cuda_graphs()
     updates = args.updates or (5 if args.quick else 20)
     peak32 = matmul_peak_gflops(device, torch.float32, 2048 if device.type == "cpu" else 8192)
     peak16 = matmul_peak_gflops(device, torch.bfloat16, 8192) if device.type == "cuda" else None
@@ -284,8 +295,8 @@ def main() -> None:
                              f"{r['timesteps_per_s']:.0f}", ref_frac, speedup, f"{r['peak_gib']:.2f}",
                              f"{r['acting'][1]:.0f}", f"{r['acting'][8]:.0f}",
                              "-" if r["gpu_idle"] is None else f"{100 * r['gpu_idle']:.1f}%",
-                             "-" if r["eager_s_per_update"] is None
-                             else f"{r['eager_s_per_update']:.3f} ({100 * r['eager_gpu_idle']:.1f}%)"))
+                             "-" if r["eager_s_per_update"] is None else f"{r['eager_s_per_update']:.3f} (" + (
+                                 "-" if r["eager_gpu_idle"] is None else f"{100 * r['eager_gpu_idle']:.1f}%") + ")"))
                 print(f"  measured {name} {cell} {encoder}: {r['s_per_update']:.3f} s/update", file=sys.stderr, flush=True)
     print_table(header, rows)
     ratios = []

@@ -66,7 +66,10 @@ class GraphedStep:
             with torch.cuda.graph(graph):
                 self.outputs = self.fn(self.inputs)
         except Exception as e:
-            raise RuntimeError(f"the update could not be recorded as a CUDA graph ({type(e).__name__}: {e}); "
+            # A failure inside the recording makes ending it fail too: then the first error,
+            # the one that names the op, is the context of the one raised.
+            first = e.__context__ if e.__context__ is not None else e
+            raise RuntimeError(f"the update could not be recorded as a CUDA graph ({type(first).__name__}: {first}); "
                                "the override cuda_graph=false runs it eagerly") from e
         self.graph = graph
 

@@ -4,6 +4,7 @@ agent's weights or statistics (PopArt, the input norm, the Polyak targets)."""
 from __future__ import annotations
 
 from functools import partial
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -30,10 +31,14 @@ class Learner:
         self.optimizer = torch.optim.AdamW(self.params, lr=self.lr, weight_decay=cfg.weight_decay,
                                            fused=True, capturable=True)  # one kernel per step; steps on the device
         self.updates = 0
-        # One graph for the updates that measure the task metrics, one for the others.
-        graphed = cfg.cuda_graph and agent.device.type == "cuda"
+        self.steps = self._make_steps()
+
+    def _make_steps(self) -> dict[bool, Callable[[dict], dict[str, Tensor]]]:
+        """The step with and without the task metrics; on CUDA (cuda_graph) each replayed as
+        its own CUDA graph, recorded at its first calls."""
+        graphed = self.cfg.cuda_graph and self.agent.device.type == "cuda"
         steps = {with_tasks: partial(self._step, with_tasks=with_tasks) for with_tasks in (False, True)}
-        self.steps = {k: GraphedStep(step) for k, step in steps.items()} if graphed else steps
+        return {k: GraphedStep(step) for k, step in steps.items()} if graphed else steps
 
     def learning_rate(self, update: int) -> float:
         """cfg.lr after a linear warmup over cfg.warmup_updates: update u (from 0) steps with
@@ -115,3 +120,6 @@ class Learner:
         for group in self.optimizer.param_groups:  # a loaded group brings its saved lr and flags
             group.update(lr=self.lr, capturable=True, fused=True)
         self.updates = state["updates"]
+        # The optimiser's state is new tensors now, which a graph recorded before would not
+        # see: steps are recorded again.
+        self.steps = self._make_steps()

@@ -140,8 +140,8 @@ class Trainer:
         state = {"python": random.getstate(), "numpy": np.random.get_state(),
                  "torch": torch.get_rng_state(), "replay": self.replay_rng.bit_generator.state,
                  "collector": self.collector.rng.bit_generator.state}
-        if torch.cuda.is_available():
-            state["cuda"] = torch.cuda.get_rng_state_all()
+        if self.device.type == "cuda":  # this run's GPU only: a resume may see other GPUs, or none
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
         return state
 
     def checkpoint(self) -> None:
@@ -163,8 +163,10 @@ class Trainer:
         random.setstate(rng["python"])
         np.random.set_state(rng["numpy"])
         torch.set_rng_state(rng["torch"].cpu())
-        if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+        # A list is an older checkpoint's state of every visible GPU, written by CPU runs
+        # too: it is not this run's generator, so it is left alone.
+        if isinstance(rng.get("cuda"), torch.Tensor) and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
         self.replay_rng.bit_generator.state = rng["replay"]
         self.collector.rng.bit_generator.state = rng["collector"]
 

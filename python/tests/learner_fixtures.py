@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 import torch
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from amago2.agent import Agent
@@ -74,6 +75,26 @@ class HostSyncAudit(TorchDispatchMode):
             self.syncing.append(f"{overload} with a boolean index")
         elif name == "_to_copy" and "device" in kwargs and not kwargs.get("non_blocking", False):
             self.syncing.append(f"{overload} to {kwargs['device']} (blocking)")
+        return func(*args, **kwargs)
+
+
+class DevicelessFactoryAudit(TorchFunctionMode):
+    """Records every tensor made inside it without a device named: on a CUDA run such a
+    tensor is made on the CPU, and the first op that meets it with a device tensor copies it
+    over, a blocking copy that a CUDA graph cannot record. On the CPU the same code makes the
+    same calls, so a CPU test sees them (the tensor's device would not tell)."""
+
+    FACTORIES = {torch.zeros, torch.ones, torch.empty, torch.full, torch.tensor, torch.as_tensor, torch.arange,
+                 torch.linspace, torch.eye, torch.rand, torch.randn, torch.randint, torch.scalar_tensor}
+
+    def __init__(self):
+        super().__init__()
+        self.made: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in self.FACTORIES and kwargs.get("device") is None:
+            self.made.append(f"torch.{func.__name__} without a device")
         return func(*args, **kwargs)
 
 

@@ -12,7 +12,8 @@ from amago2.agent import Agent
 from amago2.learner import Learner
 from amago2.config import AgentConfig, TrainConfig
 from amago2.nets.linear import Linear
-from learner_fixtures import ENCODER_OVERRIDES, OBS_DIM, PAIRS, TINY, HostSyncAudit, OpTrace, make_agent, random_batch
+from learner_fixtures import (ENCODER_OVERRIDES, OBS_DIM, PAIRS, TINY, DevicelessFactoryAudit, HostSyncAudit, OpTrace,
+                              make_agent, random_batch)
 
 BOTH = pytest.mark.parametrize("discrete", [False, True], ids=["continuous", "discrete"])
 # The trajectory encoders other than the default Transformer.
@@ -179,7 +180,10 @@ def _syncing_ops_in_an_update(agent) -> list[str]:
     with HostSyncAudit() as audit:
         metrics = learner.update(batch)
     assert "task/step_share" in metrics and "popart/mu_last" in metrics  # the whole update ran
-    return audit.syncing
+    on_device = agent.prepare_batch(batch)
+    with DevicelessFactoryAudit() as factories:                      # the step a CUDA graph records
+        learner.steps[True](on_device)
+    return audit.syncing + factories.made
 
 
 @BOTH
@@ -187,7 +191,8 @@ def _syncing_ops_in_an_update(agent) -> list[str]:
 def test_an_update_queues_no_op_that_waits_for_the_device(actor, critic, discrete):
     """Loss, backward, clipping, the fused AdamW step, PopArt, input norm, Polyak and the
     task metrics, with the replay batch's move to the device: no op that would make the
-    host wait for a GPU (the CUDA tests check the same on a GPU with sync debug mode)."""
+    host wait for a GPU, and no tensor made without a device inside the recorded step (the
+    CUDA tests check the same on a GPU with sync debug mode and the recording itself)."""
     assert _syncing_ops_in_an_update(make_agent(actor, critic, discrete)) == []
 
 
@@ -208,6 +213,16 @@ def test_the_host_sync_audit_sees_reads_back_and_data_sized_outputs():
         torch.zeros(2, 6).scatter_(-1, torch.zeros(2, 1, dtype=torch.long), 1.0)
     assert audit.syncing == ["_local_scalar_dense.default", "index.Tensor with a boolean index",
                              "nonzero.default", "_to_copy.default to cpu (blocking)"]
+
+
+def test_the_deviceless_factory_audit_sees_a_tensor_made_without_a_device():
+    x = torch.randn(3)
+    with DevicelessFactoryAudit() as audit:
+        torch.where(x > 0, x, torch.zeros(()))
+        torch.where(x > 0, x, 0.0)
+        torch.zeros((), device=x.device)
+        torch.zeros_like(x)
+    assert audit.made == ["torch.zeros without a device"]
 
 
 def _learner_state(learner) -> dict[str, torch.Tensor]:

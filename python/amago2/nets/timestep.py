@@ -65,7 +65,9 @@ class InputNorm(nn.Module):
         n = weight.sum()
         mean = (x * weight[:, None]).sum(0) / n.clamp(min=1.0)
         mean_sq = (x.square() * weight[:, None]).sum(0) / n.clamp(min=1.0)
-        beta_t = torch.where(n > 0, popart_step_size(self.BETA, self.t + 1).to(x.dtype), torch.zeros((), dtype=x.dtype))
+        # 0.0 as a Python number, filled on x's device: a CPU tensor here would be copied to
+        # a CUDA device with a blocking copy, which a CUDA graph cannot record.
+        beta_t = torch.where(n > 0, popart_step_size(self.BETA, self.t + 1).to(x.dtype), 0.0)
         self.mu.lerp_(mean, beta_t)
         self.nu.lerp_(mean_sq, beta_t)
         self.t.add_((n > 0).long())
