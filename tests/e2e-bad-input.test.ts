@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { openStore } from "../src/store/db.js";
-import { fingerprint, runCli, tempDir } from "./helpers.js";
+import { fingerprint, runCli, storeWithOneRun, tempDir } from "./helpers.js";
 
 test("bad inputs: exit 2, one line, DB unchanged", async () => {
   const { dir, cleanup } = tempDir();
@@ -17,6 +17,8 @@ test("bad inputs: exit 2, one line, DB unchanged", async () => {
     const notAmago = path.join(dir, "not-amago");
     mkdirSync(notAmago);
     writeFileSync(path.join(notAmago, "amago2.db"), "a text file where the database should be\n".repeat(50));
+    const taken = path.join(dir, "taken"); // a gym-mini sweep under the name popgym-mini's would take
+    storeWithOneRun(taken, "popgym-mini-tiny", "k-gym-mini");
     const aFile = path.join(dir, "plain-file");
     writeFileSync(aFile, "x");
     // Values only Python's config can judge: each must be refused before anything is recorded.
@@ -49,6 +51,9 @@ test("bad inputs: exit 2, one line, DB unchanged", async () => {
       { args: ["sweep", "gym-mini", "--scale", "tiny"], home: path.join(aFile, "home"), says: /AMAGO2_HOME .* is not writable \(ENOTDIR\)/ },
       { args: ["sweep", "gym-mini", "--scale", "tiny"], home: notAmago, says: /amago2\.db is not an amago2 database/ },
       { args: ["status"], home: notAmago, says: /is not an amago2 database/ },
+      // A sweep's tables compare one benchmark's cells: its name cannot take another's runs.
+      { args: ["sweep", "popgym-mini", "--scale", "tiny"], home: taken, says: /sweep 'popgym-mini-tiny' in .*taken holds gym-mini runs, not popgym-mini: give this sweep another name \(--name/ },
+      { args: ["sweep", "popgym-mini", "--scale", "tiny", "--dry-run"], home: taken, says: /sweep 'popgym-mini-tiny' .* holds gym-mini runs/ },
       { args: ["sweep", negativeContext], says: /max_seq_len must be positive; got -5/ },
       { args: ["sweep", fractionalContext], says: /override 'max_seq_len' must be int, got 1\.5/ },
       { args: ["sweep", nanLr], says: /'overrides\.lr' must be a finite number, got NaN/ },
@@ -56,18 +61,25 @@ test("bad inputs: exit 2, one line, DB unchanged", async () => {
       { args: ["sweep", noSuchEnv], says: /benchmark 'noenv' cannot run in .*: env_id 'NoSuchEnv-v0' is not a registered Gymnasium environment/ },
       { args: ["sweep", badKwargs], says: /benchmark 'kwargs' cannot run in .*wings/ },
       { args: ["sweep", escapeName], says: /'name' must be letters, digits/ },
+      // GPUs named must be GPUs here (an empty CUDA_VISIBLE_DEVICES: none, whatever the machine).
+      { args: ["sweep", "gym-mini", "--scale", "tiny", "--gpus", "7"], env: { CUDA_VISIBLE_DEVICES: "" }, says: /--gpus 7: no GPU 7 here; this process sees no GPU/ },
+      { args: ["sweep", "gym-mini", "--scale", "tiny", "--gpus", "0,3", "--dry-run"], env: { CUDA_VISIBLE_DEVICES: "0,1" }, says: /--gpus 0,3: no GPU 3 here; the GPUs here are 0,1: give some of them, or --gpus auto/ },
       { args: ["sweep", "gym-mini", "--seeds", "1000000000", "--dry-run"], says: /--seeds asks for 1000000000 seeds; at most 1000/ },
       { args: ["sweep", "gym-mini", "--steps", "100000000000000000000000"], says: /--steps must be an integer from 1 to/ },
       // Hyperparameter axes: the form here, the schema from describe(), the values from Python's config.
       { args: ["sweep", "gym-mini", "--scale", "tiny", "--axis", "num_binz=16,32"], says: /--axis num_binz: unknown hyperparameter 'num_binz' \(known: / },
       { args: ["sweep", "gym-mini", "--scale", "tiny", "--axis", "num_bins=16,wide"], says: /--axis num_bins: hyperparameter 'num_bins' must be a number, got "wide"/ },
-      { args: ["sweep", "gym-mini", "--scale", "tiny", "--axis", "max_seq_len=16,-4"], says: /gym-mini\.yaml: max_seq_len=-4: max_seq_len must be positive; got -4/ },
+      { args: ["sweep", "gym-mini", "--scale", "tiny", "--axis", "max_seq_len=16,-4"], says: /^amago2: --axis max_seq_len, at max_seq_len=-4: max_seq_len must be positive; got -4/ },
+      // A value Python's config refuses is reported where it was given: --set, not the benchmark's file.
+      { args: ["sweep", "gym-mini", "--scale", "tiny", "--set", "dropout=2"], says: /^amago2: --set dropout=2: dropout must be in \[0, 1\); got 2\.0/ },
+      { args: ["sweep", "gym-mini", "--scale", "tiny", "--set", "log_std_min=5", "--dry-run"], says: /--set log_std_min=5: log_std_min must be below log_std_max; got 5\.0 and 2\.0/ },
+      { args: ["sweep", "gym-mini", "--scale", "tiny", "--set", "foo=1"], says: /--set: unknown hyperparameter 'foo' \(known: (?!.*\b(actor|critic)\b)[a-z_, ]+\)/ },
       { args: ["sweep", "gym-mini", "--scale", "tiny", "--set", "lr=fast"], says: /--set: hyperparameter 'lr' must be a number, got "fast"/ },
-      { args: ["sweep", "gym-mini", "--axis", "seed=1,2"], says: /--axis seed: 'seed' is not a hyperparameter to sweep: seeds are set by 'seeds'/ },
+      { args: ["sweep", "gym-mini", "--axis", "seed=1,2"], says: /--axis seed: 'seed' is not a hyperparameter to set or sweep: seeds are set by 'seeds'/ },
       // The objectives name a run: pinned or grouped with another key they would label one
       // cell and record another's settings.
-      { args: ["sweep", "gym-mini", "--set", "actor=ind"], says: /--set: 'actor' is not a hyperparameter to sweep: actors are swept on their own/ },
-      { args: ["sweep", "gym-mini", "--axis", "num_bins,critic=[16,dep],[32,ind]"], says: /--axis num_bins,critic: 'critic' is not a hyperparameter to sweep: critics are swept on their own/ },
+      { args: ["sweep", "gym-mini", "--set", "actor=ind"], says: /--set: 'actor' is not a hyperparameter to set or sweep: actors are swept on their own/ },
+      { args: ["sweep", "gym-mini", "--axis", "num_bins,critic=[16,dep],[32,ind]"], says: /--axis num_bins,critic: 'critic' is not a hyperparameter to set or sweep: critics are swept on their own/ },
       { args: ["sweep", "gym-mini", "--axis", "critic=ind", "--critics", "dep"], says: /--critics and --axis critic say the same: give one/ },
       { args: ["ablate", "--actor", "ind", "--critic", "dep", "--axis", "actor=dep,ind"], says: /ablate runs one actor x critic cell/ },
     ];

@@ -237,3 +237,26 @@ test("a store copied elsewhere reads its own run directories, not the original's
     cleanup();
   }
 });
+
+test("a sweep's name holds one benchmark: recording another benchmark's runs under it is refused and writes nothing", () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    storeWithOneRun(dir, "shared-name", "k-gym");
+    const before = fingerprint(dir);
+    const runDir = path.join(dir, "runs", "k-pop");
+    const request = { run_dir: runDir, benchmark: "popgym-mini", actor: "dep" as const, critic: "dep" as const, seed: 0,
+      scale: "tiny" as const, device: "auto" as const, overrides: {} };
+    const db = openStore(dir);
+    try {
+      assert.throws(() => upsertSweep(db, { name: "shared-name", benchmark: "popgym-mini", scale: "tiny", source: "p.yaml", command: "c" },
+        [{ key: "k-pop", benchmark: "popgym-mini", actor: "dep", critic: "dep", seed: 0, scale: "tiny", runDir, request }]),
+      (err) => err instanceof UserError && /sweep 'shared-name' in .* holds gym-mini runs, not popgym-mini/.test(err.message));
+      assert.equal(getRun(db, "k-pop"), undefined);
+    } finally {
+      db.close();
+    }
+    assert.deepEqual(fingerprint(dir), before);
+  } finally {
+    cleanup();
+  }
+});

@@ -275,7 +275,8 @@ def resolve_run(request_json: str) -> str:
     keys the benchmark's preset at the run's scale sets, in the preset's order,
     "replaced_by_scale": presets.scale_replacements(...), "kept_settings": what the run
     keeps from its first attempt if it resumes, as train() will ({key: [kept, resolved
-    now]}, {} for a fresh run)}, or {"error": the ConfigError's message}."""
+    now]}, {} for a fresh run)}, or {"error": the ConfigError's message, "keys": the
+    settings it is about}."""
     from amago2 import presets
     from amago2.config import resolve_config
     from amago2.errors import ConfigError
@@ -284,7 +285,7 @@ def resolve_run(request_json: str) -> str:
     try:
         cfg = resolve_config(request)
     except ConfigError as e:
-        return json.dumps({"error": str(e)})
+        return json.dumps({"error": str(e), "keys": list(e.keys)})
     _, kept = _settings_to_resume(cfg, Path(request["run_dir"]))
     return json.dumps({"config": cfg.to_json(),
                        "preset_keys": list(presets.preset_for(cfg.benchmark, cfg.scale, cfg.benchmark_def)),

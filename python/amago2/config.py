@@ -179,7 +179,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     else:
         ok = True
     if not ok:
-        raise ConfigError(f"override '{key}' must be {type(default).__name__}, got {value!r}")
+        raise ConfigError(f"override '{key}' must be {type(default).__name__}, got {value!r}", (key,))
     return value
 
 
@@ -193,7 +193,7 @@ def apply_overrides(agent: AgentConfig, train: TrainConfig, overrides: dict[str,
             train_kw[key] = _coerce(key, value, getattr(train, key))
         else:
             known = ", ".join(sorted([*AGENT_KEYS, *TRAIN_KEYS]))
-            raise ConfigError(f"unknown hyperparameter '{key}' (known: {known})")
+            raise ConfigError(f"unknown hyperparameter '{key}' (known: {known})", (key,))
     return dataclasses.replace(agent, **agent_kw), dataclasses.replace(train, **train_kw)
 
 
@@ -218,12 +218,38 @@ def keep_recorded_settings(cfg: RunConfig, recorded: dict[str, Any]) -> tuple[Ru
     return dataclasses.replace(cfg, agent=agent, train=train), changed
 
 
+POSITIVE = ("total_steps", "batch_size", "lr", "grad_clip", "parallel_actors", "steps_per_epoch", "max_seq_len",
+            "d_model", "d_ff", "n_layers", "n_heads", "tstep_hidden", "tstep_dim", "head_hidden", "n_critics",
+            "adv_samples", "bin_limit", "popart_init_nu", "replay_max_steps", "log_every_updates",
+            "eval_trials_per_task")
+NON_NEGATIVE = ("weight_decay", "warmup_updates", "critic_loss_weight", "updates_per_epoch", "explore_anneal_steps",
+                "eval_every_epochs", "ckpt_every_updates", "replay_chunk_steps", "replay_max_trajectories",
+                "task_metrics_every_updates")
+FRACTIONS = {"dropout": "[0, 1)", "tau": "[0, 1]", "popart_beta": "(0, 1]", "explore_start": "[0, 1]",
+             "explore_end": "[0, 1]"}
+"""Settings that are fractions, and their interval: a probability (dropout, discrete
+exploration's epsilon, which is also continuous exploration's noise std on actions in
+[-1, 1]) or a step size."""
+
+
+def _in_interval(value: float, interval: str) -> bool:
+    low, high = (float(x) for x in interval[1:-1].split(","))
+    return (low <= value if interval[0] == "[" else low < value) and (value <= high if interval[-1] == "]" else value < high)
+
+
 def validate(cfg: RunConfig) -> None:
     a, t = cfg.agent, cfg.train
+
+    def setting(key: str):
+        return getattr(a if key in AGENT_KEYS else t, key)
+
+    def refuse(message: str, *keys: str):
+        raise ConfigError(message, keys)
+
     if a.actor not in OBJECTIVES:
-        raise ConfigError(f"actor must be one of dep, ind; got {a.actor!r}")
+        refuse(f"actor must be one of dep, ind; got {a.actor!r}", "actor")
     if a.critic not in OBJECTIVES:
-        raise ConfigError(f"critic must be one of dep, ind; got {a.critic!r}")
+        refuse(f"critic must be one of dep, ind; got {a.critic!r}", "critic")
     if cfg.scale not in SCALES:
         raise ConfigError(f"scale must be one of {', '.join(SCALES)}; got {cfg.scale!r}")
     if cfg.device not in DEVICES:
@@ -234,38 +260,39 @@ def validate(cfg: RunConfig) -> None:
         for field in dataclasses.fields(section):
             value = getattr(section, field.name)
             if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError(f"{field.name} must be a finite number; got {value}")
+                refuse(f"{field.name} must be a finite number; got {value}", field.name)
             if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
-                raise ConfigError(f"{field.name} must be at most {MAX_INT:.0e}; got {value}")
-    for key in ("weight_decay", "grad_clip", "dropout", "tau", "popart_beta", "explore_start", "explore_end"):
-        value = getattr(a if hasattr(a, key) else t, key)
-        if value < 0:
-            raise ConfigError(f"{key} must be >= 0; got {value}")
-    positive = {"total_steps": t.total_steps, "batch_size": t.batch_size, "lr": t.lr,
-                "parallel_actors": t.parallel_actors, "steps_per_epoch": t.steps_per_epoch,
-                "max_seq_len": a.max_seq_len, "num_bins": a.num_bins, "d_model": a.d_model,
-                "n_critics": a.n_critics, "replay_max_steps": t.replay_max_steps,
-                "log_every_updates": t.log_every_updates, "eval_trials_per_task": t.eval_trials_per_task}
-    for key, value in positive.items():
-        if value <= 0:
-            raise ConfigError(f"{key} must be positive; got {value}")
-    non_negative = {"updates_per_epoch": t.updates_per_epoch, "eval_every_epochs": t.eval_every_epochs,
-                    "ckpt_every_updates": t.ckpt_every_updates, "replay_chunk_steps": t.replay_chunk_steps,
-                    "replay_max_trajectories": t.replay_max_trajectories,
-                    "task_metrics_every_updates": t.task_metrics_every_updates}
-    for key, value in non_negative.items():
-        if value < 0:
-            raise ConfigError(f"{key} must be >= 0; got {value}")
+                refuse(f"{field.name} must be at most {MAX_INT:.0e}; got {value}", field.name)
+    for key in POSITIVE:
+        if setting(key) <= 0:
+            refuse(f"{key} must be positive; got {setting(key)}", key)
+    for key in NON_NEGATIVE:
+        if setting(key) < 0:
+            refuse(f"{key} must be >= 0; got {setting(key)}", key)
+    for key, interval in FRACTIONS.items():
+        if not _in_interval(setting(key), interval):
+            refuse(f"{key} must be in {interval}; got {setting(key)}", key)
+    if a.num_bins < 2:
+        refuse(f"num_bins must be at least 2 (a two-hot target spans two bins); got {a.num_bins}", "num_bins")
+    if not 0 < a.prob_min < a.prob_max <= 1:
+        refuse(f"prob_min and prob_max must satisfy 0 < prob_min < prob_max <= 1; got {a.prob_min} and {a.prob_max}",
+               "prob_min", "prob_max")
+    if not a.log_std_min < a.log_std_max:
+        refuse(f"log_std_min must be below log_std_max; got {a.log_std_min} and {a.log_std_max}",
+               "log_std_min", "log_std_max")
     if a.traj_encoder not in TRAJ_ENCODERS:
-        raise ConfigError(f"traj_encoder must be one of {', '.join(TRAJ_ENCODERS)}; got {a.traj_encoder!r}")
+        refuse(f"traj_encoder must be one of {', '.join(TRAJ_ENCODERS)}; got {a.traj_encoder!r}", "traj_encoder")
     if a.attention_sink and a.traj_encoder != "transformer":
-        raise ConfigError(f"attention_sink needs traj_encoder transformer (there is no attention in {a.traj_encoder!r})")
+        refuse(f"attention_sink needs traj_encoder transformer (there is no attention in {a.traj_encoder!r})",
+               "attention_sink", "traj_encoder")
     if a.d_model % a.n_heads:
-        raise ConfigError(f"d_model ({a.d_model}) must be divisible by n_heads ({a.n_heads})")
+        refuse(f"d_model ({a.d_model}) must be divisible by n_heads ({a.n_heads})", "d_model", "n_heads")
     if not 1 <= a.redq_subset <= a.n_critics:
-        raise ConfigError(f"redq_subset must be in 1..n_critics; got {a.redq_subset}")
+        refuse(f"redq_subset must be in 1..n_critics; got {a.redq_subset}", "redq_subset", "n_critics")
     if not a.gammas or not all(0 <= g < 1 for g in a.gammas):
-        raise ConfigError(f"gammas must be a non-empty list in [0, 1); got {list(a.gammas)}")
+        refuse(f"gammas must be a non-empty list in [0, 1); got {list(a.gammas)}", "gammas")
+    if len(set(a.gammas)) != len(a.gammas):
+        refuse(f"gammas must be distinct (each is learned once); got {list(a.gammas)}", "gammas")
 
 
 def resolve_config(request: dict[str, Any]) -> RunConfig:

@@ -236,7 +236,7 @@ def test_resolve_run_gives_what_the_run_will_record_and_what_the_scale_replaced(
     assert resolved["config"]["train"]["lr"] == 3e-4 and resolved["config"]["agent"]["d_model"] == 64
     assert resolved["replaced_by_scale"] == {"d_model": {"preset": 128, "scale": 64}}
     bad = json.loads(bridge.resolve_run(json.dumps({**base, "overrides": {"d_model": 100, "n_heads": 8}})))
-    assert bad == {"error": "d_model (100) must be divisible by n_heads (8)"}
+    assert bad == {"error": "d_model (100) must be divisible by n_heads (8)", "keys": ["d_model", "n_heads"]}
 
 
 def test_resolve_runs_answers_each_combination_of_a_grid_in_order(tmp_path):
@@ -244,4 +244,37 @@ def test_resolve_runs_answers_each_combination_of_a_grid_in_order(tmp_path):
     cells = [{**base, "overrides": {"num_bins": 16, "d_model": 32}}, {**base, "overrides": {"num_bins": 32, "d_model": 30}}]
     first, second = json.loads(bridge.resolve_runs(json.dumps(cells)))
     assert (first["config"]["agent"]["num_bins"], first["config"]["agent"]["d_model"]) == (16, 32)
-    assert second == {"error": "d_model (30) must be divisible by n_heads (4)"}
+    assert second == {"error": "d_model (30) must be divisible by n_heads (4)", "keys": ["d_model", "n_heads"]}
+
+
+@pytest.mark.parametrize("overrides, message, keys", [
+    ({"dropout": 1.0}, "dropout must be in [0, 1); got 1.0", ["dropout"]),
+    ({"tau": 1.5}, "tau must be in [0, 1]; got 1.5", ["tau"]),
+    ({"popart_beta": 0.0}, "popart_beta must be in (0, 1]; got 0.0", ["popart_beta"]),
+    ({"explore_end": -0.1}, "explore_end must be in [0, 1]; got -0.1", ["explore_end"]),
+    ({"adv_samples": 0}, "adv_samples must be positive; got 0", ["adv_samples"]),
+    ({"n_heads": 0}, "n_heads must be positive; got 0", ["n_heads"]),
+    ({"critic_loss_weight": -1}, "critic_loss_weight must be >= 0; got -1.0", ["critic_loss_weight"]),
+    ({"num_bins": 1}, "num_bins must be at least 2 (a two-hot target spans two bins); got 1", ["num_bins"]),
+    ({"prob_max": 0.0005}, "prob_min and prob_max must satisfy 0 < prob_min < prob_max <= 1; got 0.001 and 0.0005",
+     ["prob_min", "prob_max"]),
+    ({"log_std_min": 3}, "log_std_min must be below log_std_max; got 3.0 and 2.0", ["log_std_min", "log_std_max"]),
+    ({"gammas": [0.9, 0.99, 0.9]}, "gammas must be distinct (each is learned once); got [0.9, 0.99, 0.9]", ["gammas"]),
+])
+def test_a_setting_out_of_its_range_is_refused_naming_it(tmp_path, overrides, message, keys):
+    """Values a run would crash on or silently misuse (a dropout of 1, no advantage samples,
+    an empty log-std range) are refused before anything is recorded, with the settings
+    named for the CLI to say where they were given."""
+    request = {"run_dir": str(tmp_path), "benchmark": "gym-mini", "actor": "ind", "critic": "ind", "seed": 0,
+               "scale": "tiny", "overrides": overrides}
+    assert json.loads(bridge.resolve_run(json.dumps(request))) == {"error": message, "keys": keys}
+
+
+def test_every_builtin_preset_is_within_the_ranges(tmp_path):
+    from amago2.config import SCALES, resolve_config
+    from amago2.presets import benchmark_names
+
+    for benchmark in benchmark_names():
+        for scale in SCALES:
+            resolve_config({"run_dir": str(tmp_path), "benchmark": benchmark, "actor": "dep", "critic": "ind",
+                            "seed": 0, "scale": scale})

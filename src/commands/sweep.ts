@@ -4,15 +4,14 @@
 import { existsSync } from "node:fs";
 import type { ResolvedRun } from "../bridge/request.js";
 import { detectGpus } from "../exec/gpus.js";
-import { describeCombo } from "../plan/axes.js";
 import { asDescription, checkPlanSettings } from "../plan/describe.js";
 import { collectDryRun, readHistory, renderDryRun, replacedByScaleLine } from "../plan/dry-run.js";
 import { parseObjectiveList, parseRunOptions, type RawRunOptions, type RunOptions } from "../plan/run-options.js";
 import { loadSweepFile, resolveSweepArg } from "../plan/sweep-file.js";
-import { comboOf, expandGrid, makePlan, type SweepPlan } from "../plan/sweep.js";
+import { comboOf, expandGrid, makePlan, settingsOrigin, type SweepPlan } from "../plan/sweep.js";
 import { collectSweepSummary, renderCellSummaries } from "../report/summary.js";
-import { amagoHome, openStore, preflightHome, runDirOf } from "../store/db.js";
-import { getRun, upsertSweep } from "../store/runs.js";
+import { amagoHome, openStore, openStoreReadOnly, preflightHome, runDirOf } from "../store/db.js";
+import { checkSweepName, getRun, upsertSweep } from "../store/runs.js";
 import { UserError, type ExitCode } from "../ui/errors.js";
 import { createLogger, type Logger } from "../ui/logger.js";
 
@@ -42,6 +41,15 @@ export async function runSweep(opts: SweepOptions): Promise<ExitCode> {
   return executePlan(opts.plan, opts.run);
 }
 
+/** GPU ids given to --gpus must be GPUs this process may use (`--gpus auto` finds them). */
+async function checkGpusExist(ids: readonly string[]): Promise<void> {
+  const found = await detectGpus();
+  const missing = ids.filter((id) => !found?.includes(id));
+  if (missing.length === 0) return;
+  const here = found ? `the GPUs here are ${found.join(",")}` : "this process sees no GPU (CUDA_VISIBLE_DEVICES, nvidia-smi)";
+  throw new UserError(`--gpus ${ids.join(",")}: no GPU ${missing.join(",")} here; ${here}: give some of them, or --gpus auto`);
+}
+
 /** The command line as the user typed it, for the record of every run. */
 export function commandLine(argv: readonly string[] = process.argv): string {
   return ["amago2", ...argv.slice(2)].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(" ");
@@ -50,6 +58,13 @@ export function commandLine(argv: readonly string[] = process.argv): string {
 export async function executePlan(plan: SweepPlan, opts: RunOptions, log: Logger = createLogger(opts)): Promise<ExitCode> {
   const home = amagoHome();
   if (!opts.dryRun) preflightHome(home);
+  const store = openStoreReadOnly(home);
+  try {
+    if (store) checkSweepName(store, plan.name, plan.benchmark);
+  } finally {
+    store?.close();
+  }
+  if (opts.execution.executor === "local" && opts.gpus !== "auto") await checkGpusExist(opts.gpus);
   const { resolvePython, callPythonJson } = await import("../bridge/python.js");
   // A built-in benchmark picks its interpreter (Procgen's live in their own runtime); a
   // user-defined set is made of Gymnasium ids, which the project venv runs.
@@ -81,11 +96,10 @@ export async function executePlan(plan: SweepPlan, opts: RunOptions, log: Logger
   // but for actor, critic and seed: Python resolving one run of each combination checks
   // every cell, and says exactly what will run.
   const firsts = runs.filter((r) => r.actor === plan.actors[0] && r.critic === plan.critics[0] && r.seed === plan.seeds[0]);
-  const answers = (await callPythonJson(python, "resolve_runs", firsts.map((r) => r.request))) as (ResolvedRun | { error: string })[];
+  const answers = (await callPythonJson(python, "resolve_runs", firsts.map((r) => r.request))) as
+    (ResolvedRun | { error: string; keys: string[] })[];
   answers.forEach((answer, i) => {
-    if (!("error" in answer)) return;
-    const combo = plan.axes.length ? `${describeCombo(comboOf(plan, firsts[i]))}: ` : "";
-    throw new UserError(`${plan.source}: ${combo}${answer.error}`);
+    if ("error" in answer) throw new UserError(`${settingsOrigin(plan, answer.keys, comboOf(plan, firsts[i]))}: ${answer.error}`);
   });
   const resolved = answers[0] as ResolvedRun;
 

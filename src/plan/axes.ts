@@ -16,7 +16,7 @@ export interface Axis {
 }
 
 /** Keys that are not hyperparameters of a run's config: each has its own place. */
-const NOT_AXES: Record<string, string> = {
+export const NOT_AXES: Record<string, string> = {
   seed: "seeds are set by 'seeds' (or --seeds)",
   seeds: "seeds are set by 'seeds' (or --seeds)",
   scale: "a scale sizes the whole sweep: run one sweep per scale (--scale)",
@@ -43,7 +43,7 @@ export function checkValue(value: unknown, where: string): void {
 
 /** Refuse a key that is not a hyperparameter of a run's config (NOT_AXES) or not written as one. */
 export function checkKeyName(key: string, where: string): void {
-  if (key in NOT_AXES) throw new UserError(`${where}: '${key}' is not a hyperparameter to sweep: ${NOT_AXES[key]}`);
+  if (key in NOT_AXES) throw new UserError(`${where}: '${key}' is not a hyperparameter to set or sweep: ${NOT_AXES[key]}`);
   if (!/^[a-z][a-z0-9_]*$/.test(key)) {
     throw new UserError(`${where}: '${key}' is not a hyperparameter name (lower-case letters, digits and '_')`);
   }

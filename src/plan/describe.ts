@@ -1,7 +1,7 @@
 // What Python says about itself (`amago2.bridge.describe()`, docs/INTERFACES.md section 1),
 // checked on arrival, and the checks the planner makes against it.
 import { UserError } from "../ui/errors.js";
-import { pointValues } from "./axes.js";
+import { NOT_AXES, pointValues } from "./axes.js";
 import type { SweepPlan } from "./sweep.js";
 
 export interface BenchmarkInfo {
@@ -52,7 +52,7 @@ export function withBenchmarksFrom(desc: Description, other: Description, names:
 
 /** Override keys must be hyperparameters Python knows, with the type of their default. */
 export function checkOverrides(overrides: Record<string, unknown>, desc: Description, where: string): void {
-  const known = Object.keys(desc.hyperparameters).sort();
+  const known = Object.keys(desc.hyperparameters).filter((k) => !(k in NOT_AXES)).sort();
   for (const [key, value] of Object.entries(overrides)) {
     if (!(key in desc.hyperparameters)) {
       throw new UserError(`${where}: unknown hyperparameter '${key}' (known: ${known.join(", ")})`);

@@ -76,6 +76,25 @@ export function parseGpus(value: string): "auto" | string[] {
   return ids;
 }
 
+/**
+ * The slots flags that contradict each other or the executor: CPU slots next to named GPUs,
+ * and any local slot on Slurm, where each run is a job (--gpus-per-run). `--gpus auto`
+ * (the default) takes --parallel and --runs-per-gpu together: which applies depends on
+ * the GPUs it finds.
+ */
+function checkSlotFlags(raw: RawRunOptions, execution: Execution): void {
+  if (execution.executor === "slurm") {
+    const given = ([["--parallel", raw.parallel], ["--gpus", raw.gpus], ["--runs-per-gpu", raw.runsPerGpu]] as const)
+      .filter(([, value]) => value !== undefined).map(([flag]) => flag);
+    if (given.length) {
+      throw new UserError(`${given.join(" and ")} ${given.length > 1 ? "set" : "sets"} local slots; on Slurm each run is a job: leave ${given.length > 1 ? "them" : "it"} out (--gpus-per-run gives each job GPUs)`);
+    }
+  }
+  if (raw.parallel !== undefined && raw.gpus !== undefined && raw.gpus !== "auto") {
+    throw new UserError(`--parallel sets CPU slots and --gpus ${raw.gpus} puts the runs on GPUs: give one (--runs-per-gpu sets the runs per GPU)`);
+  }
+}
+
 export function parseRunOptions(raw: RawRunOptions, fileExecution?: FileExecution): RunOptions {
   const flags: PlanFlags = {};
   if (raw.seeds !== undefined) flags.seeds = parseSeeds(raw.seeds);
@@ -97,6 +116,8 @@ export function parseRunOptions(raw: RawRunOptions, fileExecution?: FileExecutio
       flags.axes = [...(flags.axes ?? []), parseAxisFlag(text)];
     }
   }
+  const execution = resolveExecution(raw, fileExecution);
+  checkSlotFlags(raw, execution);
   return {
     flags,
     parallel: raw.parallel === undefined ? 1 : parseInteger("--parallel", raw.parallel, 1, MAX_SLOTS),
@@ -105,7 +126,7 @@ export function parseRunOptions(raw: RawRunOptions, fileExecution?: FileExecutio
     retries: raw.retries === undefined ? 1 : parseInteger("--retries", raw.retries, 0, MAX_RETRIES),
     dryRun: Boolean(raw.dryRun),
     json: Boolean(raw.json),
-    execution: resolveExecution(raw, fileExecution),
+    execution,
     ...(raw.python !== undefined ? { python: raw.python } : {}),
   };
 }

@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import type { RunRequest } from "../bridge/request.js";
 import type { PlannedRun } from "../store/runs.js";
-import { axisProduct, checkGridSize, mergeAxes, type Axis } from "./axes.js";
+import { axisProduct, checkGridSize, describeCombo, mergeAxes, type Axis } from "./axes.js";
 import type { Objective, Scale, SweepFile } from "./sweep-file.js";
 import { OBJECTIVES } from "./sweep-file.js";
 
@@ -127,4 +127,17 @@ export function expandGrid(plan: SweepPlan, runDirOf: (key: string) => string): 
 /** A planned run's values of the plan's hyperparameter axes: {num_bins: 16, d_model: 64}. */
 export function comboOf(plan: SweepPlan, run: PlannedRun): Record<string, unknown> {
   return Object.fromEntries(plan.axes.flatMap((a) => a.keys).map((k) => [k, run.request.overrides[k]]));
+}
+
+/**
+ * Where the plan gave the settings named in `keys` (those a configuration error is about),
+ * for the error's line: --set, else the axis that varies one of them (at the failing
+ * combination), else the sweep file (its overrides, or its benchmark's preset).
+ */
+export function settingsOrigin(plan: SweepPlan, keys: readonly string[], combo: Record<string, unknown>): string {
+  const set = keys.filter((k) => k in plan.set);
+  if (set.length) return `--set ${describeCombo(Object.fromEntries(set.map((k) => [k, plan.set[k]])))}`;
+  const axis = plan.axes.find((a) => a.keys.some((k) => keys.includes(k)));
+  if (axis) return `${axis.origin}, at ${describeCombo(Object.fromEntries(axis.keys.map((k) => [k, combo[k]])))}`;
+  return plan.axes.length ? `${plan.source}, at ${describeCombo(combo)}` : plan.source;
 }

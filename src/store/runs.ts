@@ -98,6 +98,7 @@ export function upsertSweep(
     command, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`);
   const link = db.prepare("INSERT INTO sweep_runs (sweep, run_key) VALUES (?, ?) ON CONFLICT DO NOTHING");
   db.transaction(() => {
+    checkSweepName(db, sweep.name, sweep.benchmark);
     insertSweep.run(sweep.name, sweep.benchmark, sweep.scale, sweep.source, sweep.command, t, t, JSON.stringify(sweep.axes ?? []));
     for (const r of runs) {
       insertRun.run(r.key, r.benchmark, r.actor, r.critic, r.seed, r.scale, r.runDir, JSON.stringify(r.request),
@@ -114,6 +115,17 @@ export function upsertSweep(
  */
 function located(db: Store, row: RunRow): RunRow {
   return { ...row, run_dir: runDirOf(path.dirname(db.name), row.key) };
+}
+
+/**
+ * A sweep holds one benchmark's runs: its tables compare cells of one benchmark. A name a
+ * sweep of another benchmark holds is refused (a UserError), before anything is recorded.
+ */
+export function checkSweepName(db: Store, name: string, benchmark: string): void {
+  const held = getSweep(db, name)?.benchmark;
+  if (held !== undefined && held !== benchmark) {
+    throw new UserError(`sweep '${name}' in ${path.dirname(db.name)} holds ${held} runs, not ${benchmark}: give this sweep another name (--name, or 'name:' in a sweep file)`);
+  }
 }
 
 export function getRun(db: Store, key: string): RunRow | undefined {
