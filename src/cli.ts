@@ -179,7 +179,7 @@ export async function main(argv: readonly string[], dispatch: Dispatch = runNow)
       if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.exitCode === 0) return 0;
       // No command given: commander has printed the help already, nothing to add.
       if (err.code === "commander.help") return 2;
-      const message = err.message.replace(/^error: /, "");
+      const message = err.message.replace(/^error: /, "").replace(/\.$/, "");
       process.stderr.write(`amago2: ${printable(message)} (see amago2 --help)\n`);
       return 2;
     }

@@ -86,14 +86,19 @@ test("read commands on an empty AMAGO2_HOME create nothing; unknown names are on
     seedHome(home);
     const before = fingerprint(home);
     await withHome(home, async () => {
-      for (const args of [["status", "nope"], ["logs", "zzz"], ["cancel", "zzz"], ["logs", "gym-mini-"]]) {
+      const cases: [string[], RegExp][] = [
+        [["status", "nope"], /^amago2: no sweep 'nope' in .*fresh \(its sweeps: demo\)$/],
+        [["logs", "zzz"], /^amago2: no run 'zzz'/],
+        [["cancel", "zzz"], /^amago2: no sweep or run 'zzz' in .*fresh \(its sweeps: demo; run keys: `amago2 runs`\)$/],
+        [["logs", "gym-mini-"], /matches 8 runs/],
+      ];
+      for (const [args, says] of cases) {
         const { result, stderr, stdout } = await capture(() => main(["node", "amago2", ...args]));
         assert.equal(result, 2, args.join(" "));
         assert.equal(stdout, "");
+        assert.match(stderr.trimEnd(), says);
         assert.equal(stderr.trimEnd().split("\n").length, 1);
       }
-      const ambiguous = await capture(() => main(["node", "amago2", "logs", "gym-mini-"]));
-      assert.match(ambiguous.stderr, /matches 8 runs/);
     });
     assert.equal(fingerprint(home), before);
   } finally {

@@ -54,10 +54,11 @@ export async function capture<T>(fn: () => Promise<T>): Promise<{ result: T; std
   }
 }
 
-/** A fingerprint of everything under a directory (names, sizes, content hashes). */
+/** A fingerprint of everything under a directory (names, sizes, content hashes), or of a file. */
 export function fingerprint(dir: string): string {
   if (!existsSync(dir)) return "absent";
   const hash = createHash("sha256");
+  if (!statSync(dir).isDirectory()) return hash.update(readFileSync(dir)).digest("hex");
   const walk = (d: string) => {
     for (const name of readdirSync(d).sort()) {
       const p = path.join(d, name);

@@ -37,6 +37,8 @@ test("every built-in sweep file loads and names a benchmark Python knows (amago2
 
 const invalid: { yaml: string; says: RegExp }[] = [
   { yaml: "benchmark: ml45\nseedz: 3\n", says: /s\.yaml: unknown key 'seedz' \(known: / },
+  { yaml: "benchmark: ml45\n---\nbenchmark: popgym\n", says: /s\.yaml holds 2 YAML documents \(separated by '---'\): a sweep file is one mapping$/ },
+  { yaml: "---\nbenchmark: ml45\nseeds: 2\nseeds: 3\n", says: /s\.yaml is not valid YAML: Map keys must be unique at line 4, column 1$/ },
   { yaml: "benchmark: ml45\naxes:\n  actor: [dep]\n  lr: []\n", says: /'axes\.lr' must be a non-empty list of values/ },
   { yaml: "benchmark: ml45\naxes:\n  lr: 0.001\n", says: /'axes\.lr' must be a non-empty list of values, e\.g\. \[16, 32, 64\], got 0\.001/ },
   { yaml: "benchmark: ml45\naxes:\n  lr: [0.001, 0.001]\n", says: /'axes\.lr' lists 0\.001 twice/ },

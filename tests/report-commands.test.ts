@@ -2,7 +2,7 @@
 // written), and what each writes for a fixture DB in a temporary AMAGO2_HOME.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { main } from "../src/cli.js";
 import { parsePlotOptions, runPlot, type PlotOptions } from "../src/commands/plot.js";
@@ -95,8 +95,29 @@ test("table options: bad input is one clear line", () => {
   userError(() => parseReportOptions(undefined, { out: "r.html" }), /needs a sweep name/);
   userError(() => parseReportOptions("mw", { out: "r.txt" }), /--out must name an .html file/);
   userError(() => parsePlotOptions(["mw"], { out: "d", format: "svg,pdf" }), /--format must be svg, png or svg,png, got 'svg,pdf'/);
+  userError(() => parsePlotOptions(["mw"], { out: "d", format: "svg,svg" }), /--format must be svg, png or svg,png, got 'svg,svg'/);
   userError(() => parseReportOptions("mw", { out: "r.html", format: "md" }), /--format md needs --out to name an .md file/);
   userError(() => parseReportOptions("mw", { out: "r.md", format: "pdf" }), /--format must be one of html, md, got 'pdf'/);
+});
+
+test("plot and report: an --out path that is the other kind of thing, or lies under a file, is one clear line", () => {
+  const { dir, cleanup } = tempDir("amago2-report-out-");
+  try {
+    const file = path.join(dir, "a-file");
+    writeFileSync(file, "x");
+    mkdirSync(path.join(dir, "r.html"));
+    writeFileSync(path.join(dir, "notes-figures"), "x");
+    const env = { AMAGO2_HOME: dir };
+    userError(() => parsePlotOptions(["mw"], { out: file }, env), /^--out .*a-file is a file, not a folder: move it away or choose another --out$/);
+    userError(() => parsePlotOptions(["mw"], { out: path.join(file, "figs", "x") }, env), /^--out .*x: .*a-file is a file, so nothing can be written below it: choose another --out$/);
+    userError(() => parseReportOptions("mw", { out: "r.html" }, env, dir), /^--out .*r\.html is a folder, not a file/);
+    userError(() => parseReportOptions("mw", { out: path.join(file, "r.html") }, env), /a-file is a file, so nothing can be written below it/);
+    userError(() => parseReportOptions("mw", { out: "notes.md", format: "md" }, env, dir), /^the report's figures folder .*notes-figures is a file, not a folder: move it away/);
+    assert.equal(parsePlotOptions(["mw"], { out: path.join(dir, "new", "figs") }, env).outDir, path.join(dir, "new", "figs"));
+    assert.deepEqual(readdirSync(dir).sort(), ["a-file", "notes-figures", "r.html"]);   // checking writes nothing
+  } finally {
+    cleanup();
+  }
 });
 
 test("table: prints the ablation with the definition of final under it; CSV keeps prose on stderr", async () => {
@@ -121,7 +142,7 @@ test("table: an unknown sweep and a missing baseline are user errors that write 
   const empty = tempDir("amago2-report-empty-");
   try {
     const before = fingerprint(home);
-    await assert.rejects(runTable(parseTableOptions(["nope"], {}, env)), /unknown sweep 'nope': known sweeps are mw/);
+    await assert.rejects(runTable(parseTableOptions(["nope"], {}, env)), /no sweep 'nope' in .* \(its sweeps: mw\)/);
     const onlyInd = syntheticSweep({ ...spec, name: "other" });
     onlyInd.runs = onlyInd.runs.filter((r) => r.actor === "ind");
     const two = tempDir("amago2-report-two-");

@@ -68,7 +68,9 @@ export async function resolvePython(opts: PythonChoice = {}): Promise<string> {
     const why = lastLine(String(probe.stderr)) || probe.shortMessage;
     throw new UserError(`${python} (${from}) cannot import amago2 (${why}); ${fix}`);
   }
-  return lastLine(String(probe.stdout));
+  const executable = lastLine(String(probe.stdout));
+  if (executable === "") throw new UserError(`${python} (${from}) is not a Python interpreter (it ran the probe and printed nothing); ${fix}`);
+  return executable;
 }
 
 /** Whether `python` names an interpreter that runs (a path, or a name on PATH). */

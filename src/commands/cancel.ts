@@ -2,11 +2,10 @@
 // flagged, and their orchestrator stops them (checkpoint first) and records them cancelled.
 import { pidAlive } from "../exec/owner.js";
 import { amagoHome, openStore, openStoreReadOnly } from "../store/db.js";
-import { getSweep, markEnded, requestCancel, runsOfSweep, type RunRow } from "../store/runs.js";
+import { findRuns, getSweep, listSweeps, markEnded, requestCancel, resolveRun, runsOfSweep, type RunRow } from "../store/runs.js";
 import { UserError } from "../ui/errors.js";
 import { createLogger } from "../ui/logger.js";
 import type { ExitCode } from "../ui/errors.js";
-import { resolveRun } from "../store/runs.js";
 
 export interface CancelOptions {
   target: string;
@@ -29,7 +28,12 @@ export async function cancelRuns(home: string, target: string): Promise<CancelRe
   if (!reader) throw new UserError(`no sweep or run '${target}': nothing has run in ${home} yet`);
   let runs: RunRow[];
   try {
-    runs = getSweep(reader, target) ? runsOfSweep(reader, target) : [resolveRun(reader, target)];
+    if (getSweep(reader, target)) runs = runsOfSweep(reader, target);
+    else if (findRuns(reader, target).length > 0) runs = [resolveRun(reader, target)];
+    else {
+      const sweeps = listSweeps(reader).map((s) => s.name);
+      throw new UserError(`no sweep or run '${target}' in ${home} (its sweeps: ${sweeps.join(", ") || "none yet"}; run keys: \`amago2 runs\`)`);
+    }
   } finally {
     reader.close();
   }

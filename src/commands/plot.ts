@@ -15,7 +15,7 @@ import {
   aggregatePanel, DEFAULT_CURVE_REPS, perTaskPanels, profilePanel, TASK_QUANTITIES, taskQuantityPanels, type CurveOptions,
 } from "../report/curves.js";
 import { headlineMetrics, type SweepRecord } from "../report/model.js";
-import { parseBootstrap, parseSweepNames, readSweeps, type BootstrapFlags } from "../report/options.js";
+import { checkOutputPath, parseBootstrap, parseSweepNames, readSweeps, type BootstrapFlags } from "../report/options.js";
 import { svgToPng } from "../report/png.js";
 import { renderPanelsSvg } from "../report/svg.js";
 
@@ -51,15 +51,17 @@ export function parsePlotOptions(sweeps: readonly string[], raw: RawPlotOptions,
   }
   const formats = (raw.format ?? "svg,png").split(",").map((f) => f.trim());
   const bad = formats.find((f) => !FIGURE_FORMATS.includes(f as FigureFormat));
-  if (bad !== undefined) {
+  if (bad !== undefined || new Set(formats).size !== formats.length) {
     throw new UserError(`--format must be svg, png or svg,png, got '${raw.format}'`);
   }
   const { reps, seed } = parseBootstrap(raw);
+  const outDir = path.resolve(cwd, raw.out);
+  checkOutputPath(outDir, "folder");
   return {
     home: amagoHome(env),
     sweeps: parseSweepNames(sweeps),
     perTask: Boolean(raw.perTask),
-    outDir: path.resolve(cwd, raw.out),
+    outDir,
     formats: FIGURE_FORMATS.filter((f) => formats.includes(f)),
     curves: { reps: reps ?? DEFAULT_CURVE_REPS, seed },
   };

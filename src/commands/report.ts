@@ -15,7 +15,7 @@ import {
 import { renderReportHtml, type ReportContent } from "../report/html.js";
 import { renderReportMarkdown } from "../report/markdown.js";
 import { cellsOf, headlineMetrics } from "../report/model.js";
-import { parseBootstrap, parseSweepNames, readSweeps, type BootstrapFlags } from "../report/options.js";
+import { checkOutputPath, parseBootstrap, parseSweepNames, readSweeps, type BootstrapFlags } from "../report/options.js";
 import { svgToPng } from "../report/png.js";
 import { renderPanelsSvg } from "../report/svg.js";
 import { aggregateTable, perTaskTable, type TableOptions } from "../report/table.js";
@@ -57,7 +57,15 @@ export function parseReportOptions(sweep: string | undefined, raw: RawReportOpti
   }
   if (format === "md" && !raw.out.endsWith(".md")) throw new UserError(`--format md needs --out to name an .md file, got '${raw.out}'`);
   const [name] = parseSweepNames([sweep]);
-  return { home: amagoHome(env), sweep: name, outFile: path.resolve(cwd, raw.out), format: format as ReportFormat, ...parseBootstrap(raw) };
+  const outFile = path.resolve(cwd, raw.out);
+  checkOutputPath(outFile, "file");
+  if (format === "md") checkOutputPath(figuresFolder(outFile), "folder", `the report's figures folder ${figuresFolder(outFile)}`);
+  return { home: amagoHome(env), sweep: name, outFile, format: format as ReportFormat, ...parseBootstrap(raw) };
+}
+
+/** A Markdown report's figures: NN.png in a folder beside it, named after it. */
+function figuresFolder(outFile: string): string {
+  return path.join(path.dirname(outFile), `${path.basename(outFile, ".md")}-figures`);
 }
 
 export async function runReport(opts: ReportOptions): Promise<ExitCode> {
@@ -102,8 +110,8 @@ export async function runReport(opts: ReportOptions): Promise<ExitCode> {
   } else {
     // The figures are NN.png in a folder named after the page. An earlier report's figures
     // go first, so none lingers; any other file there is left alone.
-    const folder = `${path.basename(opts.outFile, ".md")}-figures`;
-    const dir = path.join(path.dirname(opts.outFile), folder);
+    const dir = figuresFolder(opts.outFile);
+    const folder = path.basename(dir);
     mkdirSync(dir, { recursive: true });
     for (const old of readdirSync(dir)) if (FIGURE_FILE.test(old)) rmSync(path.join(dir, old));
     const files = content.figures.map((f, i) => {

@@ -1,6 +1,6 @@
 // `amago2 status [sweep]`: every sweep's run counts, or one sweep's runs and cell summary.
 import { amagoHome, openStoreReadOnly } from "../store/db.js";
-import { listSweeps, runsOfSweep, getSweep, RUN_STATUSES } from "../store/runs.js";
+import { listSweeps, requireSweep, runsOfSweep, RUN_STATUSES } from "../store/runs.js";
 import { UserError } from "../ui/errors.js";
 import { createLogger } from "../ui/logger.js";
 import type { ExitCode } from "../ui/errors.js";
@@ -41,11 +41,7 @@ export function collectStatus(home: string, sweep?: string): SweepCounts[] | Swe
   }
   try {
     if (sweep !== undefined) {
-      const row = getSweep(db, sweep);
-      if (!row) {
-        const known = listSweeps(db).map((s) => s.name);
-        throw new UserError(`no sweep '${sweep}' in ${home} (known: ${known.join(", ") || "none"})`);
-      }
+      const row = requireSweep(db, sweep);
       const runs = runsOfSweep(db, sweep);
       const settings = sweptSettings(db, [row]);
       return { sweep, benchmark: row.benchmark, scale: row.scale, runs: runs.map((r) => toListing(r, settings.get(r.key))),

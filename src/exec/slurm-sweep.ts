@@ -12,8 +12,8 @@ import { dbPath, openStore, openStoreReadOnly, type Store } from "../store/db.js
 import { keptSettingsNote } from "../store/events.js";
 import { ingestJournal, ingestLines, type IngestResult } from "../store/ingest.js";
 import {
-  claimForSlurm, getRun, getSweep, heldByAnother, listRuns, markEnded, markSlurmJobRunning, markSubmittedToSlurm, releaseSlurmClaims,
-  requestCancel, runsOfSweep, type PlannedRun, type RunEnd, type RunRow,
+  claimForSlurm, getRun, heldByAnother, listRuns, markEnded, markSlurmJobRunning, markSubmittedToSlurm, releaseSlurmClaims,
+  requestCancel, requireSweep, runsOfSweep, type PlannedRun, type RunEnd, type RunRow,
 } from "../store/runs.js";
 import { UserError } from "../ui/errors.js";
 import type { Logger } from "../ui/logger.js";
@@ -389,7 +389,7 @@ export async function watchSlurm(home: string, sweep: string | null, log: Logger
   if (!existsSync(dbPath(home))) throw new UserError(`nothing to watch: no store in ${home} yet`);
   const db = openStore(home);
   try {
-    if (sweep !== null && !getSweep(db, sweep)) throw new UserError(`no sweep '${sweep}' in ${home}`);
+    if (sweep !== null) requireSweep(db, sweep);
     const keys = unsettledSlurmRuns(db, sweep).map((r) => r.key);
     if (keys.length === 0) {
       log.info("no Slurm runs to watch");

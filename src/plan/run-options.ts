@@ -44,9 +44,9 @@ const MAX_RETRIES = 100;
 /** `--seeds 3` is a count (seeds 0, 1, 2); `--seeds 0,4,7` is a list. */
 export function parseSeeds(value: string): number[] {
   const text = value.trim();
-  if (/^\d+$/.test(text)) return normaliseSeeds(Number(text), "--seeds");
-  const parts = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  if (!text.includes(",") || parts.length === 0 || !parts.every((s) => /^\d+$/.test(s))) {
+  if (/^\d+$/.test(text) && Number(text) >= 1) return normaliseSeeds(Number(text), "--seeds");
+  const parts = text.split(",").map((s) => s.trim());
+  if (!text.includes(",") || !parts.every((s) => /^\d+$/.test(s))) {
     throw new UserError(`--seeds must be a positive count (e.g. 3) or a comma list of non-negative integers (e.g. 0,4,7), got '${value}'`);
   }
   return normaliseSeeds(parts.map(Number), "--seeds");
@@ -61,9 +61,8 @@ export function parseObjectiveList(flag: string, value: string): Objective[] {
 }
 
 export function parseObjective(flag: string, value: string | undefined): Objective {
-  if (value !== "dep" && value !== "ind") {
-    throw new UserError(`${flag} must be dep or ind, got ${value === undefined ? "nothing" : `'${value}'`}`);
-  }
+  if (value === undefined) throw new UserError(`ablate needs ${flag} dep or ${flag} ind: the cell to run`);
+  if (value !== "dep" && value !== "ind") throw new UserError(`${flag} must be dep or ind, got '${value}'`);
   return value;
 }
 

@@ -2,7 +2,7 @@
 // mistake is a UserError naming the file and the key.
 import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
-import { parseDocument } from "yaml";
+import { parseAllDocuments, parseDocument } from "yaml";
 import { UserError } from "../ui/errors.js";
 import { EXPERIMENTS_DIR } from "../package.js";
 import { checkKeyName, checkValue, makeAxis, type Axis } from "./axes.js";
@@ -102,7 +102,9 @@ export function normaliseObjectives(value: unknown, where: string): Objective[] 
   if (list.length === 0 || !list.every((v): v is Objective => OBJECTIVES.includes(v as Objective))) {
     throw new UserError(`${where} must be dep, ind or both, got ${JSON.stringify(value)}`);
   }
-  return [...new Set(list)];
+  const twice = list.find((v, i) => list.indexOf(v) !== i);
+  if (twice !== undefined) throw new UserError(`${where} lists ${twice} twice`);
+  return list;
 }
 
 function positiveInt(value: unknown, where: string, max = MAX_STEPS): number {
@@ -201,8 +203,13 @@ export function loadSweepFile(file: string): SweepFile {
   } catch {
     throw new UserError(`${file} is not UTF-8 text: save it as UTF-8`);
   }
+  const documents = parseAllDocuments(text, { logLevel: "silent" });
+  if (Array.isArray(documents) && documents.length > 1) {
+    throw new UserError(`${file} holds ${documents.length} YAML documents (separated by '---'): a sweep file is one mapping`);
+  }
   const parsed = parseDocument(text, { logLevel: "silent" });
-  if (parsed.errors.length > 0) throw new UserError(`${file} is not valid YAML: ${parsed.errors[0].message.split("\n")[0]}`);
+  // The message's first line ends in ':' before a quote of the source, which stays out.
+  if (parsed.errors.length > 0) throw new UserError(`${file} is not valid YAML: ${parsed.errors[0].message.split("\n")[0].replace(/:$/, "")}`);
   const tag = parsed.warnings.find((w) => w.code === "TAG_RESOLVE_FAILED");
   if (tag) throw new UserError(`${file}: ${tag.message.split("\n")[0]}; sweep files hold plain YAML (mappings, lists, strings, numbers)`);
   let doc: unknown;

@@ -3,8 +3,7 @@
 
 import type { Store } from "../store/db.js";
 import { evalRowsOf, metricRowsOf, type EvalRow } from "../store/results.js";
-import { getSweep, listSweeps, overviewOf, runsOfSweep, type RunRow, type SweepRow } from "../store/runs.js";
-import { UserError } from "../ui/errors.js";
+import { listSweeps, overviewOf, requireSweep, runsOfSweep, type RunRow, type SweepRow } from "../store/runs.js";
 import type { EvalRecord, RunRecord, SweepRecord, TaskEval, TaskMetricPoint } from "./model.js";
 
 const NON_FINITE: Record<string, number> = { nan: NaN, inf: Infinity, "-inf": -Infinity };
@@ -104,10 +103,7 @@ export function collectSweeps(db: Store, names: readonly string[]): SweepRecord[
   const known = listSweeps(db);
   const wanted = names.length ? names : known.map((s) => s.name);
   return wanted.map((name) => {
-    const sweep = getSweep(db, name);
-    if (!sweep) {
-      throw new UserError(`unknown sweep '${name}': known sweeps are ${known.map((s) => s.name).join(", ") || "none yet"}`);
-    }
+    const sweep = requireSweep(db, name);
     const { rows, settings, axes } = sweepSettings(db, sweep);
     return {
       name: sweep.name,

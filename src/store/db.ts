@@ -45,8 +45,10 @@ export function ensureWritableHome(home: string): void {
 export function preflightHome(home: string): void {
   let dir = home;
   while (!existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  if (!statSync(dir).isDirectory()) {
+    throw new UserError(`AMAGO2_HOME ${home} ${dir === home ? "is" : `lies below ${dir}, which is`} a file, not a folder: set AMAGO2_HOME to a folder for the runs`);
+  }
   try {
-    if (!statSync(dir).isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
     accessSync(dir, constants.W_OK);
     if (existsSync(home)) accessSync(home, constants.W_OK);
   } catch (err) {
@@ -158,6 +160,9 @@ function storeFault(err: unknown, file: string): unknown {
  * a WAL database leaves -wal/-shm files behind, and reading must leave no trace.
  */
 export function openStoreReadOnly(home: string): Store | null {
+  if (existsSync(home) && !statSync(home).isDirectory()) {
+    throw new UserError(`AMAGO2_HOME ${home} is a file, not a folder: set AMAGO2_HOME to the folder of your runs`);
+  }
   const file = dbPath(home);
   if (!existsSync(file)) return null;
   const db = new Database(file, { fileMustExist: true });

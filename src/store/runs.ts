@@ -137,6 +137,14 @@ export function getSweep(db: Store, name: string): SweepRow | undefined {
   return db.prepare("SELECT * FROM sweeps WHERE name = ?").get(name) as SweepRow | undefined;
 }
 
+/** A sweep by name; an unknown name is a UserError listing the store's sweeps (every command says it alike). */
+export function requireSweep(db: Store, name: string): SweepRow {
+  const sweep = getSweep(db, name);
+  if (sweep) return sweep;
+  const known = listSweeps(db).map((s) => s.name);
+  throw new UserError(`no sweep '${name}' in ${path.dirname(db.name)} (its sweeps: ${known.join(", ") || "none yet"})`);
+}
+
 export function listSweeps(db: Store): SweepRow[] {
   return db.prepare("SELECT * FROM sweeps ORDER BY created_at, name").all() as SweepRow[];
 }
