@@ -61,10 +61,14 @@ def launch_sweep(device: str, home: Path, node: str) -> subprocess.Popen:
     settings = [arg for key, value in OVERRIDES.items() if key != "total_steps" for arg in ("--set", f"{key}={value}")]
     slots = ["--gpus", "auto", "--runs-per-gpu", str(SWEEP_RUNS)] if device == "cuda" else ["--parallel", str(SWEEP_RUNS)]
     home.mkdir(parents=True)
+    env = {**os.environ, "AMAGO2_HOME": str(home)}
+    if device == "cuda" and "CUDA_VISIBLE_DEVICES" not in env and shutil.which("nvidia-smi") is None:
+        # `--gpus auto` finds GPUs by these two; with neither it would fall back to CPU slots.
+        env["CUDA_VISIBLE_DEVICES"] = "0"
     return subprocess.Popen(
         [node, str(ROOT / "bin" / "amago2.js"), "sweep", "gym-mini", "--scale", "tiny", "--seeds", "1",
          "--steps", str(OVERRIDES["total_steps"]), *settings, *slots, "--python", sys.executable],
-        stdout=(home / "sweep.log").open("w"), stderr=subprocess.STDOUT, env={**os.environ, "AMAGO2_HOME": str(home)})
+        stdout=(home / "sweep.log").open("w"), stderr=subprocess.STDOUT, env=env)
 
 
 def wait_all(procs: list[subprocess.Popen], deadline: float) -> set[int]:

@@ -152,10 +152,15 @@ def _on(device: str, request: dict) -> dict:
 
 
 def test_a_checkpoint_written_on_the_gpu_resumes_on_the_cpu_and_back(tmp_path):
-    steps = 6 * 8  # 8 epochs of one trial per actor pair
-    for device, until in (("cuda", steps), ("cpu", 2 * steps), ("cuda", 3 * steps)):
-        summary = train(_on(device, bandit_request(tmp_path, steps=until, ckpt_every_updates=4)))
-        assert summary["status"] == "succeeded" and summary["steps"] == until, (device, summary)
+    """One run of 3 x 48 steps, stopped after each third (16 updates) and resumed on the
+    other device: the same request each time (a resumed run keeps its recorded length)."""
+    steps = 48  # 4 epochs of 2 actors x one 6-step trial, 4 updates each
+    for third, device in enumerate(("cuda", "cpu", "cuda"), start=1):
+        def stop_at_this_third(line: str, third=third) -> bool:
+            return third < 3 and json.loads(line)["update"] >= 16 * third
+        summary = train(_on(device, bandit_request(tmp_path, steps=3 * steps, ckpt_every_updates=4)), stop_at_this_third)
+        assert summary["status"] == ("succeeded" if third == 3 else "stopped"), (device, summary)
+        assert summary["steps"] == third * steps, (device, summary)
     starts = [e for e in read_events(tmp_path) if e["type"] == "started"]
     assert [e["device"].split(":")[0] for e in starts] == ["cuda", "cpu", "cuda"]
     assert [e["resumed"] for e in starts] == [False, True, True]

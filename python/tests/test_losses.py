@@ -57,6 +57,21 @@ def test_two_hot_cross_entropy_matches_dense_formula():
     assert torch.allclose(bins_to_value(two_hot(y, BINS).clamp(min=1e-300).log(), BINS), y, rtol=1e-9)
 
 
+
+def test_a_value_from_bins_keeps_its_logits_precision_under_bf16_autocast():
+    """The TD target decodes the target critics' bins inside the update's autocast region:
+    the decoding itself must not drop to bf16 (CPU autocast casts matmul as CUDA's does)."""
+    torch.manual_seed(0)
+    bins = BINS.float()
+    logits = torch.randn(4, 1000, 64) * 3
+    exact = bins_to_value(logits, bins)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        decoded = bins_to_value(logits, bins)
+        rounded = torch.softmax(logits, -1) @ bins                 # what autocast makes of the product
+    assert decoded.dtype == torch.float32 and torch.equal(decoded, exact)
+    assert rounded.dtype == torch.bfloat16                          # the hazard is real on this torch
+
+
 BETA = 5e-4
 
 

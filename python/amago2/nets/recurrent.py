@@ -11,7 +11,8 @@ long trials consistent at the cost of more replay or more compute.
 
 The GRU runs in fp32 on CUDA too, outside bf16 autocast: autocast casts a cuDNN RNN to
 fp16 whatever dtype it was asked for, and fp16 gradients without loss scaling can
-underflow. Its acting state is fp32 for the same reason (a bf16 state would be rounded at
+underflow. (cuDNN may do its fp32 math in TF32, as torch allows by default: fp32's range,
+a shorter mantissa.) Its acting state is fp32 for the same reason (a bf16 state would be rounded at
 every step of a trial). The layers after it run under autocast as the other encoders do.
 """
 
