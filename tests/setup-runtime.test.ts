@@ -1,8 +1,9 @@
 // `amago2 setup` from nothing, through the real CLI and real pip, into a bare venv that
 // holds only a torch: the path of a user with their own (CUDA) torch, who runs
 // `amago2 setup --python their/python`. The venv's torch is the project venv's own, made
-// visible through a .pth file, so that no multi-GB torch is installed again; the other
-// locked packages come from pip (its cache after the first time).
+// visible through a .pth file, so that no multi-GB torch is installed again; its metadata
+// reads as torch 2.11 (another version than the lock's, which bounds setuptools below 82
+// as 2.11 does). The other locked packages come from pip (its cache after the first time).
 //
 // Then: the runtime is broken on purpose (a locked package removed), and doctor, sweep and
 // setup are seen to find it, refuse it and repair it; a complete runtime is left untouched.
@@ -36,6 +37,9 @@ while todo:
 print(json.dumps(sorted(entries)))
 `;
 
+/** What the test venv's torch metadata says: a user's CUDA build, not the locked version. */
+const OWN_TORCH = "2.11.0+cu130";
+
 let root: { dir: string; cleanup: () => void };
 let python: string;
 
@@ -56,7 +60,13 @@ before(async () => {
   const entries = JSON.parse((await execa(PROJECT_PYTHON, ["-c", TORCH_FILES, JSON.stringify(locked)])).stdout) as string[];
   const torchSite = path.join(root.dir, "torch-site");
   mkdirSync(torchSite);
-  for (const entry of entries) symlinkSync(entry, path.join(torchSite, path.basename(entry)));
+  for (const entry of entries.filter((e) => !/^torch-.*\.dist-info$/.test(path.basename(e)))) {
+    symlinkSync(entry, path.join(torchSite, path.basename(entry)));
+  }
+  const dist = path.join(torchSite, "torch-2.11.0+cu130.dist-info");
+  mkdirSync(dist);
+  writeFileSync(path.join(dist, "METADATA"), `Metadata-Version: 2.1\nName: torch\nVersion: ${OWN_TORCH}\n` +
+    "Requires-Dist: setuptools<82\nRequires-Dist: typing-extensions>=4.10.0\n");
   writeFileSync(path.join(made.sitePackages, "project-torch.pth"), `${torchSite}\n`);
 });
 
@@ -69,8 +79,18 @@ async function torchOf(interpreter: string): Promise<{ version: string; file: st
 }
 
 test("setup installs every locked package next to a torch it keeps, and the suite's tools with them", async () => {
+  const tools = async () => (await execa(python, ["-c", "import importlib.metadata as m\nfor d in ('pip', 'setuptools'):\n  try: print(d, m.version(d))\n  except m.PackageNotFoundError: print(d, None)"])).stdout;
+  const pipBefore = (await tools()).split("\n")[0];
   const setup = await runCli(["setup", "--python", python], {});
   assert.equal(setup.code, 0, setup.stderr);
+  // The user's torch bounds setuptools (<82, as 2.11's does): their pip stays, and setuptools
+  // is one that builds amago2 (>= 68) within that bound, not the lock's 84.
+  const [pipAfter, setuptools] = (await tools()).split("\n");
+  assert.equal(pipAfter, pipBefore);
+  const [major] = setuptools.split(" ")[1].split(".").map(Number);
+  assert.ok(major >= 68 && major < 82, setuptools);
+  const check = await execa(python, ["-m", "pip", "check"], { reject: false });
+  assert.equal(check.exitCode, 0, check.stdout);
   assert.match(setup.stderr, /Python runtime ready: .*\(torch [^;]+; \d+ locked packages; 8 benchmarks build\)/);
 
   const state = await runtimeState(python, readLock(MAIN_LOCK));

@@ -90,6 +90,18 @@ export function torchTooOld(version: string): string | null {
     `upgrade it in that interpreter (your CUDA build: pip install "torch>=${MIN_TORCH.join(".")}" from its index) or choose another with --python`;
 }
 
+/**
+ * The packaging tools a torch other than the locked one keeps as the interpreter has them:
+ * such a torch bounds them itself (torch 2.11 asks for setuptools<82; the lock, made with
+ * 2.13, holds 84), so the lock's pins could break the user's environment.
+ */
+export const BUILD_TOOLS = ["pip", "setuptools"];
+
+/** Whether an interpreter's torch (its version, null for none) is a user's own, not the locked one. */
+export function hasOwnTorch(torch: string | null, lock: Lock): boolean {
+  return torch !== null && withoutLocalLabel(torch) !== torchPin(lock).version;
+}
+
 export async function runtimeState(python: string, lock: Lock): Promise<RuntimeState> {
   const probe = await execa(python, ["-c", STATE_PROBE], { reject: false, timeout: 60_000 });
   if (probe.failed) throw new Error(`cannot read the packages of ${python}: ${String(probe.stderr).trim() || probe.shortMessage}`);
@@ -97,8 +109,10 @@ export async function runtimeState(python: string, lock: Lock): Promise<RuntimeS
   const found = JSON.parse(lines[lines.length - 1]) as { versions: Record<string, string>; amago2: string | null };
   const versions = new Map(Object.entries(found.versions));
   const torch = versions.get("torch") ?? null;
-  // A torch already there is the user's choice and is kept, with what it brought.
-  const expected = torch === null ? [...lock.packages, ...lock.torch] : lock.packages;
+  // A torch already there is the user's choice and is kept, with what it brought (and, when
+  // it is not the locked one, the build tools: BUILD_TOOLS).
+  const expected = torch === null ? [...lock.packages, ...lock.torch]
+    : lock.packages.filter((p) => !(hasOwnTorch(torch, lock) && BUILD_TOOLS.includes(p.name)));
   const differences = expected.flatMap((pin) => {
     const have = versions.get(pin.name);
     if (have === undefined) return [`${pin.name} missing (locked ${pin.version})`];

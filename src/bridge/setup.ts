@@ -20,8 +20,8 @@ import {
   resolvePython, type ProcgenVersions,
 } from "./python.js";
 import {
-  MAIN_LOCK, PROCGEN_LOCK, benchmarkFix, checkBenchmarks, isComplete, lockConflicts, readLock, runtimeOf, runtimeState,
-  torchPin, torchTooOld, withoutLocalLabel, type Lock, type RuntimeState,
+  BUILD_TOOLS, MAIN_LOCK, PROCGEN_LOCK, benchmarkFix, checkBenchmarks, isComplete, lockConflicts, readLock, runtimeOf, runtimeState,
+  hasOwnTorch, torchPin, torchTooOld, withoutLocalLabel, type Lock, type RuntimeState,
 } from "./runtime.js";
 
 /** python/pyproject.toml: requires-python. */
@@ -137,9 +137,11 @@ async function installRuntime(spec: RuntimeSpec, force: boolean, spinner: Ora): 
 
   const pip = ["-m", "pip", "install", "--disable-pip-version-check"];
   const pins = (names: string[]) => lock.packages.filter((p) => names.includes(p.name)).map((p) => `${p.name}==${p.version}`);
+  const ownTorch = hasOwnTorch(before.torch, lock);
   // The locked pip first (the venv module's own may be years old), and setuptools, which
   // builds the package below without an isolated build environment of unlocked tools.
-  await step(spinner, "installing the locked pip and setuptools", python, [...pip, "--no-deps", ...pins(["pip", "setuptools"])]);
+  // Beside a user's own torch, their pip and setuptools stay (BUILD_TOOLS).
+  if (!ownTorch) await step(spinner, "installing the locked pip and setuptools", python, [...pip, "--no-deps", ...pins(BUILD_TOOLS)]);
   const torch = torchPin(lock);
   if (before.torch === null) {
     // torch with what it needs, every version the lock names held to it (-c); on Linux
@@ -147,8 +149,13 @@ async function installRuntime(spec: RuntimeSpec, force: boolean, spinner: Ora): 
     await step(spinner, `installing torch ${torch.version} (a large download on a machine without it)`, python,
       [...pip, "-c", lock.file, `torch==${torch.version}`]);
   }
-  await step(spinner, `installing ${lock.packages.length} locked packages (${path.relative(PACKAGE_ROOT, lock.file)})`, python,
-    [...pip, "--no-deps", ...lock.packages.map((p) => `${p.name}==${p.version}`)]);
+  const packages = lock.packages.filter((p) => !(ownTorch && BUILD_TOOLS.includes(p.name)));
+  await step(spinner, `installing ${packages.length} locked packages (${path.relative(PACKAGE_ROOT, lock.file)})`, python,
+    [...pip, "--no-deps", ...packages.map((p) => `${p.name}==${p.version}`)]);
+  if (ownTorch) {
+    const needed = (await execa(python, ["-c", SETUPTOOLS_NEEDED], { timeout: 60_000 })).stdout.trim();
+    if (needed !== "") await step(spinner, `installing ${needed} (to build amago2, within torch's own bounds)`, python, [...pip, needed]);
+  }
   await step(spinner, "installing the amago2 package (pip install -e python)", python,
     [...pip, "--no-deps", "--no-build-isolation", "-e", path.join(PACKAGE_ROOT, "python")]);
 
@@ -167,6 +174,26 @@ async function installRuntime(spec: RuntimeSpec, force: boolean, spinner: Ora): 
   }
   return after;
 }
+
+/**
+ * Prints the setuptools requirement to install beside a user's own torch, or nothing when
+ * the one there meets it: at least what python/pyproject.toml's [build-system] asks for,
+ * within every bound torch's metadata sets (packaging is installed by then: it is locked).
+ */
+const SETUPTOOLS_NEEDED = `
+import importlib.metadata as m
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+wanted = SpecifierSet(">=68")
+for r in map(Requirement, m.requires("torch") or []):
+    if r.name.lower() == "setuptools" and (r.marker is None or r.marker.evaluate({"extra": ""})):
+        wanted &= r.specifier
+try:
+    have = m.version("setuptools")
+except m.PackageNotFoundError:
+    have = None
+print("" if have is not None and wanted.contains(have, prereleases=True) else f"setuptools{wanted}")
+`;
 
 function assertInstalled(spec: RuntimeSpec, state: RuntimeState): void {
   if (state.differences.length > 0) {
