@@ -59,7 +59,7 @@ function addRunOptions(cmd: Command): Command {
       "--axis d_model,d_ff=[64,128],[128,256] (repeatable; replaces the file's axis)", collect)
     .option("--name <name>", "sweep name in the store (default: benchmark, plus -<scale> unless paper)")
     .option("--parallel <n>", "concurrent runs on CPU (default 1)")
-    .option("--gpus <auto|ids>", "GPUs to use: auto (default) or a list such as 0,1")
+    .option("--gpus <auto|none|ids>", "GPUs to use: auto (default), none (CPU slots) or a list such as 0,1")
     .option("--runs-per-gpu <n>", "concurrent runs per GPU (default 1)")
     .option("--retries <n>", "extra attempts for a crashed run, resuming its checkpoint (default 1)")
     .option("--dry-run", "print the plan, the env steps still to do and their estimated run time; write nothing")

@@ -25,6 +25,8 @@ const sweepCases: { argv: string[]; expect: Partial<{ name: string; scale: strin
   { argv: ["sweep", "gym-mini", "--seeds", "4", "--steps", "500", "--actors", "ind", "--critics", "dep,ind"], expect: { seeds: [0, 1, 2, 3], steps: 500, actors: ["ind"], critics: ["dep", "ind"] } },
   { argv: ["sweep", "popgym", "--seeds", "0,5,9", "--name", "pg-a", "--gpus", "0,1", "--runs-per-gpu", "2", "--retries", "0"], expect: { seeds: [0, 5, 9], name: "pg-a", gpus: ["0", "1"], runsPerGpu: 2, retries: 0 } },
   { argv: ["sweep", "atari", "--dry-run", "--json"], expect: { dryRun: true, json: true } },
+  { argv: ["sweep", "ml45", "--gpus", "none", "--parallel", "3"], expect: { gpus: "none", parallel: 3 } },
+  { argv: ["sweep", "ml45", "--gpus", "GPU-8f2a61c0-1d2e,MIG-GPU-8f2a61c0/1/0"], expect: { gpus: ["GPU-8f2a61c0-1d2e", "MIG-GPU-8f2a61c0/1/0"] } },
 ];
 
 for (const { argv, expect } of sweepCases) {
@@ -81,7 +83,7 @@ const badInputs: { argv: string[]; says: RegExp }[] = [
   { argv: ["sweep", "ml45", "--parallel", "99999"], says: /--parallel must be an integer from 1 to 1,024/ },
   { argv: ["sweep", "ml45", "--steps", "0"], says: /--steps must be an integer from 1 to 1,000,000,000,000, got .0./ },
   { argv: ["sweep", "ml45", "--parallel", "two"], says: /--parallel must be an integer from 1 to 1,024, got .two./ },
-  { argv: ["sweep", "ml45", "--gpus", "first"], says: /--gpus must be auto or a comma list/ },
+  { argv: ["sweep", "ml45", "--gpus", "first"], says: /--gpus must be auto, none or a comma list of distinct GPU ids/ },
   { argv: ["sweep", "ml45", "--gpus", "0", "--parallel", "2"], says: /--parallel sets CPU slots and --gpus 0 puts the runs on GPUs: give one/ },
   { argv: ["sweep", "ml45", "--executor", "slurm", "--parallel", "2"], says: /--parallel sets local slots; on Slurm each run is a job: leave it out \(--gpus-per-run/ },
   { argv: ["sweep", "ml45", "--executor", "slurm", "--gpus", "0,1", "--runs-per-gpu", "3"], says: /--gpus and --runs-per-gpu set local slots; on Slurm/ },

@@ -7,6 +7,8 @@ import { test } from "node:test";
 import { openStore } from "../src/store/db.js";
 import { fingerprint, runCli, storeWithOneRun, tempDir } from "./helpers.js";
 
+const NO_SUCH_GPU = "GPU-00000000-0000-0000-0000-000000000000";
+
 test("bad inputs: exit 2, one line, DB unchanged", async () => {
   const { dir, cleanup } = tempDir();
   try {
@@ -68,6 +70,8 @@ test("bad inputs: exit 2, one line, DB unchanged", async () => {
       // GPUs named must be GPUs here (an empty CUDA_VISIBLE_DEVICES: none, whatever the machine).
       { args: ["sweep", "gym-mini", "--scale", "tiny", "--gpus", "7"], env: { CUDA_VISIBLE_DEVICES: "" }, says: /--gpus 7: no GPU 7 here; this process sees no GPU/ },
       { args: ["sweep", "gym-mini", "--scale", "tiny", "--gpus", "0,3", "--dry-run"], env: { CUDA_VISIBLE_DEVICES: "0,1" }, says: /--gpus 0,3: no GPU 3 here; the GPUs here are 0,1: give some of them, or --gpus auto/ },
+      // GPU slots with a torch that cannot use them (a GPU UUID that names no GPU: none, on any machine).
+      { args: ["sweep", "gym-mini", "--scale", "tiny"], env: { CUDA_VISIBLE_DEVICES: NO_SUCH_GPU }, says: new RegExp(`GPU slots on ${NO_SUCH_GPU} \\(found by --gpus auto\\), but torch \\S+ in \\S+ cannot use CUDA \\((a CPU build|built for CUDA .*)\\): install a CUDA build of torch that this driver runs, or run on the CPU with --gpus none`) },
       { args: ["sweep", "gym-mini", "--seeds", "1000000000", "--dry-run"], says: /--seeds asks for 1000000000 seeds; at most 1000/ },
       { args: ["sweep", "gym-mini", "--steps", "100000000000000000000000"], says: /--steps must be an integer from 1 to/ },
       // Hyperparameter axes: the form here, the schema from describe(), the values from Python's config.

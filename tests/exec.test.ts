@@ -155,6 +155,9 @@ describe("executor bookkeeping", () => {
     assert.deepEqual(gpu.map((s) => [s.device, s.requestDevice, s.env.CUDA_VISIBLE_DEVICES]), [
       ["cuda:0", "cuda", "0"], ["cuda:0", "cuda", "0"], ["cuda:3", "cuda", "3"], ["cuda:3", "cuda", "3"],
     ]);
+    if (process.env.CUDA_DEVICE_ORDER === undefined) {                  // ids as nvidia-smi numbers them
+      assert.ok(gpu.every((s) => s.env.CUDA_DEVICE_ORDER === "PCI_BUS_ID"));
+    }
     const cpu = makeSlots({ parallel: 2, gpus: null, runsPerGpu: 1, python: "py" });
     assert.deepEqual(cpu.map((s) => [s.device, s.requestDevice, s.env.CUDA_VISIBLE_DEVICES]), [
       ["cpu", "cpu", ""], ["cpu", "cpu", ""],

@@ -9,7 +9,7 @@ import { parseEvent, parseJsonLine } from "../src/store/events.js";
 import { ingestJournal, ingestLines } from "../src/store/ingest.js";
 import { MIGRATIONS, SCHEMA_VERSION, migrate } from "../src/store/migrations.js";
 import { renderSchemaDoc } from "../src/store/schema-doc.js";
-import { getRun, upsertSweep, type PlannedRun } from "../src/store/runs.js";
+import { getRun, markWorkerStarted, upsertSweep, type PlannedRun } from "../src/store/runs.js";
 import { UserError } from "../src/ui/errors.js";
 import { REPO_ROOT, fingerprint, storeWithOneRun, tempDir } from "./helpers.js";
 
@@ -256,6 +256,26 @@ test("a sweep's name holds one benchmark: recording another benchmark's runs und
       db.close();
     }
     assert.deepEqual(fingerprint(dir), before);
+  } finally {
+    cleanup();
+  }
+});
+
+test("a GPU slot's label is kept over the worker's cuda:0 (it sees its one GPU as 0); a worker's own device is taken otherwise", () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const { db } = seedRun(dir);
+    const started = (seq: number, device: string) => JSON.stringify({ seq, t: seq, type: "started", step: 0, update: 0,
+      resumed: seq > 0, pid: 5, device, config: {}, total_steps: 3000, versions: {} });
+    markWorkerStarted(db, KEY, 5, "cuda:3");
+    ingestLines(db, KEY, [started(0, "cuda:0")]);
+    assert.equal(getRun(db, KEY)!.device, "cuda:3");
+    markWorkerStarted(db, KEY, 6, "cpu");                              // resumed on a CPU slot
+    ingestLines(db, KEY, [started(1, "cpu")]);
+    assert.equal(getRun(db, KEY)!.device, "cpu");
+    ingestLines(db, KEY, [started(2, "cuda:0")]);                      // a Slurm job's worker: no slot label
+    assert.equal(getRun(db, KEY)!.device, "cuda:0");
+    db.close();
   } finally {
     cleanup();
   }

@@ -70,9 +70,17 @@ def pick_device(requested: str) -> torch.device:
     return torch.device("cuda", torch.cuda.current_device())
 
 
-def versions(packages: tuple[str, ...]) -> dict[str, str | None]:
+def versions(packages: tuple[str, ...], device: torch.device) -> dict[str, str | None]:
+    """What a run used: Python, torch (and the CUDA it was built for), numpy, the benchmark's
+    packages; on a GPU, which one (its model, compute capability, cuDNN, and which of the
+    machine's GPUs it was: CUDA_VISIBLE_DEVICES)."""
     out: dict[str, str | None] = {"python": platform.python_version(), "torch": torch.__version__,
                                   "cuda": torch.version.cuda, "numpy": np.__version__}
+    if device.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(device)
+        out.update({"gpu": torch.cuda.get_device_name(device), "gpu_capability": f"{major}.{minor}",
+                    "cudnn": str(torch.backends.cudnn.version()),
+                    "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")})
     out.update({dist: installed_version(dist) for dist in ("gymnasium", *packages)})
     return out
 
@@ -133,7 +141,7 @@ class Trainer:
         # Emitted once set up, so that a resumed run's event carries its restored counters.
         self.event("started", resumed=resumed, config=cfg.to_json(), total_steps=cfg.train.total_steps,
                    kept_settings=kept_settings or {},
-                   versions=versions(self.benchmark.packages), device=str(self.device), pid=os.getpid())
+                   versions=versions(self.benchmark.packages, self.device), device=str(self.device), pid=os.getpid())
 
     # -- checkpoints -------------------------------------------------------------------
     def _rng_state(self) -> dict[str, Any]:

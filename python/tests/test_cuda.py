@@ -165,6 +165,7 @@ def test_a_checkpoint_written_on_the_gpu_resumes_on_the_cpu_and_back(tmp_path):
     assert [e["device"].split(":")[0] for e in starts] == ["cuda", "cpu", "cuda"]
     assert [e["resumed"] for e in starts] == [False, True, True]
     assert [e["step"] for e in starts] == [0, steps, 2 * steps]
+    assert [e["versions"].get("gpu") for e in starts] == [torch.cuda.get_device_name(0), None, torch.cuda.get_device_name(0)]
 
 
 def test_two_runs_on_one_gpu_do_not_interfere(tmp_path):

@@ -130,7 +130,10 @@ export async function collectChecks(opts: DoctorOptions): Promise<Check[]> {
     checks.push(tooOld === null ? { name: "torch", level: "ok", detail: report.torch } : { name: "torch", level: "fail", detail: tooOld });
     checks.push(report.cuda.available
       ? { name: "cuda", level: "ok", detail: `CUDA ${report.cuda.version}: ${report.cuda.devices.map((d, i) => `${i}: ${d}`).join(", ")}` }
-      : { name: "cuda", level: "warn", detail: "no CUDA device: runs use the CPU (install a CUDA build of torch on a GPU machine)" });
+      : { name: "cuda", level: "warn", detail: report.cuda.version === null
+        ? "a CPU build of torch: runs use the CPU (on a GPU machine, install a CUDA build of torch)"
+        : `torch is built for CUDA ${report.cuda.version} but sees no usable GPU (none visible, or a driver older than that CUDA): ` +
+          "runs use the CPU where no GPU is listed, and sweep refuses GPU slots (--gpus none runs on the CPU)" });
     checks.push(...(await runtimeChecks(python)));
   }
   checks.push(await procgenCheck(opts));

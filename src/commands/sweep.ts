@@ -41,13 +41,31 @@ export async function runSweep(opts: SweepOptions): Promise<ExitCode> {
   return executePlan(opts.plan, opts.run);
 }
 
-/** GPU ids given to --gpus must be GPUs this process may use (`--gpus auto` finds them). */
-async function checkGpusExist(ids: readonly string[]): Promise<void> {
+/**
+ * The GPUs of the local slots (null: CPU slots): those `auto` finds, or the ones named,
+ * which must be GPUs this process may use.
+ */
+async function slotGpus(asked: RunOptions["gpus"]): Promise<string[] | null> {
+  if (asked === "none") return null;
   const found = await detectGpus();
-  const missing = ids.filter((id) => !found?.includes(id));
-  if (missing.length === 0) return;
+  if (asked === "auto") return found;
+  const missing = asked.filter((id) => !found?.includes(id));
+  if (missing.length === 0) return asked;
   const here = found ? `the GPUs here are ${found.join(",")}` : "this process sees no GPU (CUDA_VISIBLE_DEVICES, nvidia-smi)";
-  throw new UserError(`--gpus ${ids.join(",")}: no GPU ${missing.join(",")} here; ${here}: give some of them, or --gpus auto`);
+  throw new UserError(`--gpus ${asked.join(",")}: no GPU ${missing.join(",")} here; ${here}: give some of them, or --gpus auto`);
+}
+
+/**
+ * GPU slots need a torch that can use them: a CPU build, or a CUDA build the driver is too
+ * old for, would fail every run at its start.
+ */
+async function checkTorchUsesCuda(python: string, gpus: readonly string[], found: boolean): Promise<void> {
+  const { callPythonJson } = await import("../bridge/python.js");
+  const report = (await callPythonJson(python, "environment_report")) as { torch: string; cuda: { available: boolean; version: string | null } };
+  if (report.cuda.available) return;
+  const build = report.cuda.version === null ? "a CPU build" : `built for CUDA ${report.cuda.version}, which this machine's driver may be too old for`;
+  throw new UserError(`GPU slots on ${gpus.join(",")} (${found ? "found by --gpus auto" : "--gpus"}), but torch ${report.torch} in ${python} ` +
+    `cannot use CUDA (${build}): install a CUDA build of torch that this driver runs, or run on the CPU with --gpus none`);
 }
 
 /** The command line as the user typed it, for the record of every run. */
@@ -64,7 +82,7 @@ export async function executePlan(plan: SweepPlan, opts: RunOptions, log: Logger
   } finally {
     store?.close();
   }
-  if (opts.execution.executor === "local" && opts.gpus !== "auto") await checkGpusExist(opts.gpus);
+  const gpus = opts.execution.executor === "local" ? await slotGpus(opts.gpus) : null;
   const { resolvePython, callPythonJson } = await import("../bridge/python.js");
   // A built-in benchmark picks its interpreter (Procgen's live in their own runtime); a
   // user-defined set is made of Gymnasium ids, which the project venv runs.
@@ -82,6 +100,7 @@ export async function executePlan(plan: SweepPlan, opts: RunOptions, log: Logger
   }
   const desc = asDescription(await callPythonJson(python, "describe"));
   checkPlanSettings(plan, desc);
+  if (gpus) await checkTorchUsesCuda(python, gpus, opts.gpus === "auto");
   // One environment of the benchmark, built and stepped in the interpreter the runs will
   // use: a broken runtime is one line here, not a failed run per cell. A dry run still
   // prints the plan of a benchmark it cannot run yet, and says why.
@@ -132,7 +151,6 @@ export async function executePlan(plan: SweepPlan, opts: RunOptions, log: Logger
       });
       result = { code, started: submitted, busyElsewhere: inFlight };
     } else {
-      const gpus = opts.gpus === "auto" ? await detectGpus() : opts.gpus;
       log.info(`sweep ${plan.name}: ${runs.length} runs, ${gpus ? `GPUs ${gpus.join(",")} x ${opts.runsPerGpu}` : `${opts.parallel} CPU slot(s)`}; store ${home}`);
       const { orchestrate } = await import("../exec/orchestrator.js");
       const { startLocal } = await import("../exec/local.js");

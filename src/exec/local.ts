@@ -60,11 +60,14 @@ export function makeSlots(opts: LocalExecutorOptions): Slot[] {
     MKL_NUM_THREADS: process.env.MKL_NUM_THREADS ?? threads,
   };
   if (opts.gpus) {
+    // GPU ids are nvidia-smi's, which numbers GPUs by PCI bus; CUDA numbers them fastest
+    // first unless told otherwise, so on a machine of mixed GPUs an id would name another.
+    const order = { CUDA_DEVICE_ORDER: process.env.CUDA_DEVICE_ORDER ?? "PCI_BUS_ID" };
     return opts.gpus.flatMap((gpu) =>
       Array.from({ length: opts.runsPerGpu }, () => ({
         device: `cuda:${gpu}`,
         requestDevice: "cuda" as const,
-        env: { ...cpuThreads, CUDA_VISIBLE_DEVICES: gpu },
+        env: { ...cpuThreads, ...order, CUDA_VISIBLE_DEVICES: gpu },
         busy: false,
       })),
     );

@@ -27,8 +27,8 @@ export interface RawRunOptions extends RawExecutionFlags {
 export interface RunOptions {
   flags: PlanFlags;
   parallel: number;
-  /** "auto": CUDA_VISIBLE_DEVICES, else every GPU nvidia-smi lists, else CPU slots. */
-  gpus: "auto" | string[];
+  /** "auto": CUDA_VISIBLE_DEVICES, else every GPU nvidia-smi lists, else CPU slots; "none": CPU slots. */
+  gpus: "auto" | "none" | string[];
   runsPerGpu: number;
   retries: number;
   dryRun: boolean;
@@ -66,11 +66,14 @@ export function parseObjective(flag: string, value: string | undefined): Objecti
   return value;
 }
 
-export function parseGpus(value: string): "auto" | string[] {
-  if (value === "auto") return "auto";
+/** A GPU as CUDA_VISIBLE_DEVICES names one: an index, a GPU's UUID, or a MIG instance's. */
+const GPU_ID = /^(\d+|GPU-[0-9A-Fa-f-]+|MIG-[\w/-]+)$/;
+
+export function parseGpus(value: string): "auto" | "none" | string[] {
+  if (value === "auto" || value === "none") return value;
   const ids = value.split(",").map((s) => s.trim());
-  if (!ids.every((id) => /^\d+$/.test(id)) || new Set(ids).size !== ids.length) {
-    throw new UserError(`--gpus must be auto or a comma list of distinct GPU ids (e.g. 0,1), got '${value}'`);
+  if (!ids.every((id) => GPU_ID.test(id)) || new Set(ids).size !== ids.length) {
+    throw new UserError(`--gpus must be auto, none or a comma list of distinct GPU ids (e.g. 0,1, or GPU-<uuid>), got '${value}'`);
   }
   return ids;
 }
@@ -89,7 +92,7 @@ function checkSlotFlags(raw: RawRunOptions, execution: Execution): void {
       throw new UserError(`${given.join(" and ")} ${given.length > 1 ? "set" : "sets"} local slots; on Slurm each run is a job: leave ${given.length > 1 ? "them" : "it"} out (--gpus-per-run gives each job GPUs)`);
     }
   }
-  if (raw.parallel !== undefined && raw.gpus !== undefined && raw.gpus !== "auto") {
+  if (raw.parallel !== undefined && raw.gpus !== undefined && raw.gpus !== "auto" && raw.gpus !== "none") {
     throw new UserError(`--parallel sets CPU slots and --gpus ${raw.gpus} puts the runs on GPUs: give one (--runs-per-gpu sets the runs per GPU)`);
   }
 }

@@ -29,8 +29,11 @@ function statements(db: Store) {
       return_nonfinite, success, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
     progress: db.prepare(`UPDATE runs SET step = MAX(step, ?), updates = MAX(updates, ?),
       heartbeat_at = MAX(COALESCE(heartbeat_at, 0), ?) WHERE key = ?`),
-    started: db.prepare(`UPDATE runs SET config = ?, versions = ?, device = ?, total_steps = ?,
-      started_at = COALESCE(started_at, ?) WHERE key = ?`),
+    // A worker in a GPU slot sees its one GPU as cuda:0: the slot's label (the GPU as this
+    // machine numbers it, written when the worker started) is kept over it.
+    started: db.prepare(`UPDATE runs SET config = @config, versions = @versions,
+      device = CASE WHEN device LIKE 'cuda%' AND @device LIKE 'cuda%' THEN device ELSE @device END,
+      total_steps = @totalSteps, started_at = COALESCE(started_at, @t) WHERE key = @key`),
     finished: db.prepare("UPDATE runs SET summary = ? WHERE key = ?"),
     error: db.prepare("UPDATE runs SET error_type = ?, error_message = ?, error_traceback = ? WHERE key = ?"),
   };
@@ -42,8 +45,8 @@ function applyEvent(s: ReturnType<typeof statements>, key: string, ev: RunEvent,
   s.progress.run(ev.step, ev.update, ev.t, key);
   switch (ev.type) {
     case "started":
-      s.started.run(JSON.stringify(ev.config), JSON.stringify({ node: process.version, ...ev.versions }),
-        ev.device, ev.total_steps, ev.t, key);
+      s.started.run({ config: JSON.stringify(ev.config), versions: JSON.stringify({ node: process.version, ...ev.versions }),
+        device: ev.device, totalSteps: ev.total_steps, t: ev.t, key });
       break;
     case "metrics":
       for (const [name, value] of Object.entries(ev.metrics)) {
