@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, test } from "node:test";
 import { DEFAULT_SLURM_OPTIONS, parseFileExecution, resolveExecution } from "../src/plan/execution-options.js";
-import { renderJobScript } from "../src/exec/slurm.js";
+import { renderJobScript, timeLimitSeconds } from "../src/exec/slurm.js";
 import { UserError } from "../src/ui/errors.js";
 import { tempDir } from "./helpers.js";
 
@@ -52,9 +52,16 @@ test("the batch script runs the worker on its array task's run directory, loggin
   const script = renderJobScript({ name: "amago2-x", runDirs, packageRoot: tmp.dir, node: "/bin/echo", python: "/venv/bin/python", schedulerLog: "/logs/%A_%a.out" }, options);
   const directives = script.split("\n").filter((l) => l.startsWith("#SBATCH")).map((l) => l.slice(8));
   assert.deepEqual(directives, ["--job-name=amago2-x", "--output=/logs/%A_%a.out", "--no-requeue", "--nodes=1", "--ntasks=1", "--partition=gpu",
-    "--gres=gpu:2", "--cpus-per-task=4", "--mem=16G", "--time=60", "--account=rl", "--array=0-1%1"]);
+    "--gres=gpu:2", "--cpus-per-task=4", "--mem=16G", "--time=60", "--account=rl", "--signal=B:TERM@120", "--array=0-1%1"]);
   execFileSync("bash", ["-c", script], { cwd: tmp.dir, env: { ...process.env, SLURM_ARRAY_TASK_ID: "1", SLURM_JOB_ID: "42", CUDA_VISIBLE_DEVICES: "1" } });
   const log = readFileSync(path.join(runDirs[1], "slurm-42.out"), "utf8");
   assert.match(log, /^amago2: Slurm job 42 on .*, CUDA_VISIBLE_DEVICES=1$/m);
   assert.equal(log.split("\n")[1], `${tmp.dir}/dist/src/exec/worker.js ${runDirs[1]}`);
+});
+
+test("a time limit well above two minutes asks Slurm for the stop signal two minutes ahead; a short or unknown one does not", () => {
+  assert.deepEqual(["90", "1:30", "2:03:04", "1-2", "1-2:30", "1-0:0:30"].map(timeLimitSeconds), [5400, 90, 7384, 93600, 95400, 86430]);
+  const signal = (time: string | null) => renderJobScript({ name: "j", runDirs: ["/r"], packageRoot: "/p", node: "node", python: "py",
+    schedulerLog: "/l" }, { ...DEFAULT_SLURM_OPTIONS, time }).includes("#SBATCH --signal=B:TERM@120");
+  assert.deepEqual([signal("2-00:00:00"), signal("10"), signal("5"), signal(null)], [true, true, false, false]);
 });

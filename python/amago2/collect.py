@@ -195,10 +195,13 @@ def random_actions(layout: SpaceLayout, n: int, rng: np.random.Generator) -> np.
 
 def evaluate(agent, layout: SpaceLayout, tasks: Sequence[tuple[int, TaskSpec]], k: int,
              horizon: int | None, trials_per_task: int, seed: int, device: torch.device,
-             on_tick: Callable[[], None] = lambda: None, random_play: bool = False) -> dict[str, Any]:
+             on_tick: Callable[[], None] = lambda: None, random_play: bool = False,
+             should_stop: Callable[[], bool] = lambda: False) -> dict[str, Any] | None:
     """Run `trials_per_task` trials of every task with fresh memory, sampled actions and no
     exploration noise; with `random_play`, uniform random actions instead of the agent's
-    (the floor a run's scores are read against). Returns the `tasks` field of an `eval` event."""
+    (the floor a run's scores are read against). Returns the `tasks` field of an `eval` event,
+    or None when should_stop() turned true first: a paper-scale evaluation takes minutes,
+    longer than a scheduler waits between its stop signal and its kill."""
     runs = [(idx, spec) for idx, spec in tasks for _ in range(trials_per_task)]
     if not runs:
         return {}
@@ -215,6 +218,10 @@ def evaluate(agent, layout: SpaceLayout, tasks: Sequence[tuple[int, TaskSpec]], 
     state = None if random_play else agent.init_acting(n)
     last_tick = clock.monotonic()
     while not done.all():
+        if should_stop():
+            for env in envs:
+                env.close()
+            return None
         actions = (random_actions(layout, n, rng) if random_play
                    else act_batch(agent, state, obs, prev_action, prev_reward, time, device))
         for i in np.flatnonzero(~done):

@@ -258,7 +258,9 @@ class Trainer:
                 self.checkpoint()
             self.tick()
 
-    def _evaluate(self, random_play: bool = False) -> None:
+    def _evaluate(self, random_play: bool = False) -> bool:
+        """Evaluate every split and record it; False when a stop request cut it short (what
+        it had not finished is not recorded: the resumed run evaluates again)."""
         t, b = self.cfg.train, self.benchmark
         # Random play and the untrained agent at step 0 share a seed: the same task
         # variants and env resets, so the two are compared pair by pair.
@@ -266,11 +268,14 @@ class Trainer:
         for split, tasks in (("train", self.train_tasks), ("test", self.test_tasks)):
             if tasks:
                 start = clock.perf_counter()
-                report = evaluate(self.agent, self.layout, tasks, b.k, b.horizon,
-                                  t.eval_trials_per_task, seed, self.device, self.tick, random_play)
+                report = evaluate(self.agent, self.layout, tasks, b.k, b.horizon, t.eval_trials_per_task, seed,
+                                  self.device, self.tick, random_play, lambda: self.journal.stop_requested)
                 self.seconds["eval"] += clock.perf_counter() - start
+                if report is None:
+                    return False
                 extra = {"policy": "random"} if random_play else {}
                 self.event("eval", split=split, tasks=report, **extra)
+        return True
 
     def run(self) -> str:
         """Train until total_steps or a stop request. Returns "succeeded" or "stopped"."""
@@ -280,9 +285,11 @@ class Trainer:
             # during them, the resumed run measures both again, and the tables and curves
             # keep the later measurement at a step.
             if c.env_steps == 0 and c.updates == 0 and not self.journal.stop_requested:
-                self._evaluate(random_play=True)
-                self._evaluate()
-            while c.env_steps < t.total_steps:
+                if self._evaluate(random_play=True):
+                    self._evaluate()
+            # An epoch stopped part-way resumes where it was, the last one too: its
+            # remaining updates and its evaluation are still to do.
+            while not self.journal.stop_requested and not self._finished():
                 self._collect_phase()
                 if self.journal.stop_requested:
                     break
@@ -290,8 +297,10 @@ class Trainer:
                 if self.journal.stop_requested:
                     break
                 last = c.env_steps >= t.total_steps
-                if last or (t.eval_every_epochs > 0 and (c.epoch + 1) % t.eval_every_epochs == 0):
-                    self._evaluate()
+                # A stop during this evaluation leaves the epoch open: the resumed run has
+                # no steps or updates left in it, and evaluates again.
+                if (last or (t.eval_every_epochs > 0 and (c.epoch + 1) % t.eval_every_epochs == 0)) and not self._evaluate():
+                    break
                 c.epoch += 1
                 c.epoch_actor_steps = 0
                 c.epoch_updates = 0
@@ -301,4 +310,8 @@ class Trainer:
             self.checkpoint()
         finally:
             self.collector.close()
-        return "stopped" if c.env_steps < t.total_steps else "succeeded"
+        return "succeeded" if self._finished() else "stopped"
+
+    def _finished(self) -> bool:
+        """Every step taken and the last epoch closed: its updates and its evaluation done."""
+        return self.counters.env_steps >= self.cfg.train.total_steps and self.counters.epoch_actor_steps == 0

@@ -126,6 +126,28 @@ def test_stop_and_resume_equals_an_unbroken_run(tmp_path, encoder):
     assert final_eval(straight)["tasks"] == final_eval(broken)["tasks"]
 
 
+def test_a_stop_in_an_evaluation_or_the_last_epoch_is_finished_by_the_resume(tmp_path):
+    """A stop request cuts an evaluation short (a paper-scale one takes minutes, more than a
+    scheduler waits before its kill) and records none of it; a stop after the last epoch's
+    updates leaves its evaluation to do. Either way the attempt is "stopped", not
+    "succeeded", and the resumed run does what was left: every evaluation is recorded."""
+    def evals(run_dir):
+        return [(e["step"], e.get("policy", "agent")) for e in read_events(run_dir) if e["type"] == "eval"]
+
+    in_eval = tmp_path / "in-eval"  # stopped when random play at step 0 is recorded: the agent's is cut
+    first = train(bandit_request(in_eval, steps=48), lambda line: json.loads(line)["type"] == "eval")
+    assert first["status"] == "stopped" and evals(in_eval) == [(0, "random")]
+    assert train(bandit_request(in_eval, steps=48))["status"] == "succeeded"
+    assert evals(in_eval) == [(0, "random"), (0, "random"), (0, "agent"), (24, "agent"), (48, "agent")]
+
+    last_epoch = tmp_path / "last-epoch"  # stopped at the last update's metrics (16 of 16)
+    first = train(bandit_request(last_epoch, steps=48), lambda line: json.loads(line)["update"] >= 16)
+    assert (first["status"], first["steps"], first["updates"]) == ("stopped", 48, 16)
+    assert (48, "agent") not in evals(last_epoch)
+    assert train(bandit_request(last_epoch, steps=48))["status"] == "succeeded"
+    assert evals(last_epoch)[-1] == (48, "agent")
+
+
 def run_until_first_checkpoint_then_signal(request: dict, run_dir: Path, sig: int) -> subprocess.Popen:
     """Start `python -m amago2 train`, wait for its first checkpoint event, send `sig`."""
     request_path = run_dir / "request.json"

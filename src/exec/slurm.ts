@@ -35,6 +35,17 @@ function resourceArgs(o: SlurmOptions): string[] {
   return args;
 }
 
+const STOP_AHEAD_S = 120;
+
+/** A Slurm time limit (minutes, M:S, H:M:S, D-H, D-H:M, D-H:M:S) in seconds. */
+export function timeLimitSeconds(time: string): number {
+  const [days, clock] = time.includes("-") ? time.split("-") : [null, time];
+  const parts = clock.split(":").map(Number);
+  const [h, m, s] = days !== null ? [parts[0], parts[1] ?? 0, parts[2] ?? 0]
+    : parts.length === 1 ? [0, parts[0], 0] : parts.length === 2 ? [0, parts[0], parts[1]] : parts;
+  return ((Number(days ?? 0) * 24 + h) * 60 + m) * 60 + s;
+}
+
 /** Quotes a value for bash. */
 function sh(value: string): string {
   return `'${value.replaceAll("'", `'\\''`)}'`;
@@ -49,6 +60,11 @@ export function renderJobScript(job: JobScript, o: SlurmOptions): string {
   // --no-requeue: a job that Slurm would requeue (node failure, preemption) ends instead,
   // and amago2 resubmits the cell itself, counting the attempt against --retries.
   const directives = [`--job-name=${job.name}`, `--output=${job.schedulerLog}`, "--no-requeue", ...resourceArgs(o)];
+  // At its time limit Slurm kills a job 30 s (KillWait) after its SIGTERM, too soon for a
+  // run that is writing a large checkpoint: the worker (the batch shell, which it replaces)
+  // is asked to stop STOP_AHEAD_S before. Only for limits well above that, where it is known.
+  const limit = o.time === null ? null : timeLimitSeconds(o.time);
+  if (limit !== null && limit >= 5 * STOP_AHEAD_S) directives.push(`--signal=B:TERM@${STOP_AHEAD_S}`);
   if (o.maxConcurrent !== null) directives.push(`--array=0-${job.runDirs.length - 1}%${o.maxConcurrent}`);
   return [
     "#!/bin/bash",
