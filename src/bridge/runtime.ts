@@ -102,6 +102,11 @@ export function hasOwnTorch(torch: string | null, lock: Lock): boolean {
   return torch !== null && withoutLocalLabel(torch) !== torchPin(lock).version;
 }
 
+/** The lock's pins besides torch's section that an interpreter holding `torch` gets: all, but BUILD_TOOLS beside its own torch. */
+export function runtimePins(lock: Lock, torch: string | null): Pin[] {
+  return hasOwnTorch(torch, lock) ? lock.packages.filter((p) => !BUILD_TOOLS.includes(p.name)) : lock.packages;
+}
+
 export async function runtimeState(python: string, lock: Lock): Promise<RuntimeState> {
   const probe = await execa(python, ["-c", STATE_PROBE], { reject: false, timeout: 60_000 });
   if (probe.failed) throw new Error(`cannot read the packages of ${python}: ${String(probe.stderr).trim() || probe.shortMessage}`);
@@ -111,8 +116,7 @@ export async function runtimeState(python: string, lock: Lock): Promise<RuntimeS
   const torch = versions.get("torch") ?? null;
   // A torch already there is the user's choice and is kept, with what it brought (and, when
   // it is not the locked one, the build tools: BUILD_TOOLS).
-  const expected = torch === null ? [...lock.packages, ...lock.torch]
-    : lock.packages.filter((p) => !(hasOwnTorch(torch, lock) && BUILD_TOOLS.includes(p.name)));
+  const expected = [...runtimePins(lock, torch), ...(torch === null ? lock.torch : [])];
   const differences = expected.flatMap((pin) => {
     const have = versions.get(pin.name);
     if (have === undefined) return [`${pin.name} missing (locked ${pin.version})`];

@@ -20,8 +20,8 @@ import {
   resolvePython, type ProcgenVersions,
 } from "./python.js";
 import {
-  BUILD_TOOLS, MAIN_LOCK, PROCGEN_LOCK, benchmarkFix, checkBenchmarks, isComplete, lockConflicts, readLock, runtimeOf, runtimeState,
-  hasOwnTorch, torchPin, torchTooOld, withoutLocalLabel, type Lock, type RuntimeState,
+  BUILD_TOOLS, MAIN_LOCK, PROCGEN_LOCK, benchmarkFix, checkBenchmarks, isComplete, lockConflicts, readLock, runtimeOf, runtimePins,
+  runtimeState, hasOwnTorch, torchPin, torchTooOld, withoutLocalLabel, type Lock, type RuntimeState,
 } from "./runtime.js";
 
 /** python/pyproject.toml: requires-python. */
@@ -149,7 +149,7 @@ async function installRuntime(spec: RuntimeSpec, force: boolean, spinner: Ora): 
     await step(spinner, `installing torch ${torch.version} (a large download on a machine without it)`, python,
       [...pip, "-c", lock.file, `torch==${torch.version}`]);
   }
-  const packages = lock.packages.filter((p) => !(ownTorch && BUILD_TOOLS.includes(p.name)));
+  const packages = runtimePins(lock, before.torch);
   await step(spinner, `installing ${packages.length} locked packages (${path.relative(PACKAGE_ROOT, lock.file)})`, python,
     [...pip, "--no-deps", ...packages.map((p) => `${p.name}==${p.version}`)]);
   if (ownTorch) {

@@ -81,7 +81,8 @@ export async function procgenCheck(opts: { python?: string }): Promise<Check> {
  * environment built and stepped, or what to do.
  */
 async function runtimeChecks(python: string): Promise<Check[]> {
-  const { BUILD_TOOLS, benchmarkFix, checkBenchmarks, hasOwnTorch, lockDrift, readLock, runtimeOf, runtimeState } = await import("../bridge/runtime.js");
+  const { BUILD_TOOLS, benchmarkFix, checkBenchmarks, hasOwnTorch, lockDrift, readLock, runtimeOf, runtimePins, runtimeState } =
+    await import("../bridge/runtime.js");
   const { PROCGEN_BENCHMARKS } = await import("../bridge/python.js");
   const { lockFile, setup } = runtimeOf(python);
   const lock = readLock(lockFile);
@@ -91,9 +92,8 @@ async function runtimeChecks(python: string): Promise<Check[]> {
   const torch = state.torch === null ? ""
     : own ? `; torch ${state.torch}, this interpreter's own, with its own ${BUILD_TOOLS.join(" and ")}` : `; torch ${state.torch}, the locked version`;
   const drift = lockDrift(state, lock, setup);
-  const locked = lock.packages.length - (own ? BUILD_TOOLS.length : 0);
   const checks: Check[] = [drift === null
-    ? { name: "packages", level: "ok", detail: `the ${locked} packages of ${where} at their locked versions${torch}` }
+    ? { name: "packages", level: "ok", detail: `the ${runtimePins(lock, state.torch).length} packages of ${where} at their locked versions${torch}` }
     : { name: "packages", level: "warn", detail: drift }];
   for (const check of await checkBenchmarks(python, "all")) {
     if (PROCGEN_BENCHMARKS.includes(check.name)) continue;

@@ -2,9 +2,9 @@
 // they write, and opening the store read-only with a clear message when nothing has been
 // recorded yet.
 
-import { statSync, type Stats } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import path from "node:path";
-import { openStoreReadOnly } from "../store/db.js";
+import { nearestExisting, openStoreReadOnly } from "../store/db.js";
 import { collectSweeps } from "./collect.js";
 import type { SweepRecord } from "./model.js";
 import { parseInteger, UserError } from "../ui/errors.js";
@@ -34,33 +34,18 @@ export function parseSweepNames(names: readonly string[]): string[] {
   return [...names];
 }
 
-function statOf(file: string): Stats | null {
-  try {
-    return statSync(file);
-  } catch {
-    return null;
-  }
-}
-
 /**
  * A path --out names, checked before any work: it is not already the other kind of thing
  * (a file where a folder is to be written, or the reverse), and the nearest existing path
  * above it is a folder, in which the missing ones can be made.
  */
 export function checkOutputPath(target: string, kind: "file" | "folder", named = `--out ${target}`): void {
-  const found = statOf(target);
-  if (found && found.isDirectory() !== (kind === "folder")) {
-    const is = found.isDirectory() ? "a folder" : "a file";
+  if (existsSync(target) && statSync(target).isDirectory() !== (kind === "folder")) {
+    const is = kind === "folder" ? "a file" : "a folder";
     throw new UserError(`${named} is ${is}, not ${kind === "folder" ? "a folder" : "a file"}: move it away or choose another --out`);
   }
-  for (let above = path.dirname(target); ; above = path.dirname(above)) {
-    const stat = statOf(above);
-    if (stat !== null) {
-      if (!stat.isDirectory()) throw new UserError(`${named}: ${above} is a file, so nothing can be written below it: choose another --out`);
-      return;
-    }
-    if (path.dirname(above) === above) return;
-  }
+  const above = nearestExisting(path.dirname(target));
+  if (!statSync(above).isDirectory()) throw new UserError(`${named}: ${above} is a file, so nothing can be written below it: choose another --out`);
 }
 
 /** The named sweeps (all when none are named) as recorded, read from a read-only store. */

@@ -25,6 +25,13 @@ export function runDirOf(home: string, key: string): string {
   return path.join(home, "runs", key);
 }
 
+/** The path itself if it exists, else the nearest of its parents that does (the root at worst). */
+export function nearestExisting(file: string): string {
+  let dir = file;
+  while (!existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+}
+
 /** Create AMAGO2_HOME if needed and check it is writable; a user error otherwise. */
 export function ensureWritableHome(home: string): void {
   try {
@@ -43,8 +50,7 @@ export function ensureWritableHome(home: string): void {
  * probe) so that a bad AMAGO2_HOME fails fast and leaves no trace.
  */
 export function preflightHome(home: string): void {
-  let dir = home;
-  while (!existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  const dir = nearestExisting(home);
   if (!statSync(dir).isDirectory()) {
     throw new UserError(`AMAGO2_HOME ${home} ${dir === home ? "is" : `lies below ${dir}, which is`} a file, not a folder: set AMAGO2_HOME to a folder for the runs`);
   }
